@@ -1,0 +1,1 @@
+"""Tree-sitter query files, one per language (see refact_lsp/languages.py)."""

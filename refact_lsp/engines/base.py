@@ -1,0 +1,64 @@
+"""The small interface every inference engine implements, and what it returns."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from refact_lsp.prompts import FimTemplate, Prompt
+
+
+class EngineError(Exception):
+    """An engine that cannot serve; the message is one line meant for a person."""
+
+
+# Called with the text generated so far; True stops generation.
+StopCheck = Callable[[str], bool]
+
+
+@dataclass
+class GenerationRequest:
+    prompt: Prompt
+    max_tokens: int
+    should_stop: StopCheck
+    cancel: threading.Event = field(default_factory=threading.Event)
+    temperature: float = 0.0
+    key: str = ""  # the document: engines with slots keep one per key
+
+
+@dataclass
+class Generation:
+    text: str
+    stopped_by: str  # eos | stop | max_tokens | cancelled | context
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens served from the KV cache
+    generated_tokens: int = 0
+    prompt_ms: float = 0.0
+    generate_ms: float = 0.0
+    mean_logprob: float | None = None
+
+
+class Engine(ABC):
+    """Generates a FIM completion for a prompt, stopping as soon as `should_stop` says."""
+
+    template: FimTemplate
+    n_ctx: int
+    description: str = ""
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` as the model counts them (or a safe overestimate)."""
+
+    @abstractmethod
+    def generate(self, request: GenerationRequest) -> Generation:
+        """Run one generation; returns early with stopped_by="cancelled" on request.cancel."""
+
+    def warm(self, prompt: Prompt, cancel: threading.Event) -> int:
+        """Evaluate the prompt without generating, so a later request reuses it. Returns
+        the number of tokens evaluated; engines that cannot warm return 0."""
+        return 0
+
+    def close(self) -> None:
+        """Release the model or connection."""

@@ -1,0 +1,223 @@
+"""The embedded engine: llama.cpp in process, with KV-cache reuse and prompt-time cancellation.
+
+llama-cpp-python's own infill path is not used (its FIM token ids are hard-coded); the
+prompt is built from the model's own special tokens. The decode loop is ours so that a
+stop rule or a cancellation ends it between two tokens, and so that prompt evaluation,
+done in chunks, can be cancelled too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from refact_lsp.engines.base import Engine, EngineError, Generation, GenerationRequest
+from refact_lsp.models import ModelError, check_gguf
+from refact_lsp.prompts import FimTemplate, Prompt, detect_template
+
+log = logging.getLogger(__name__)
+
+PROMPT_CHUNK = 128  # tokens evaluated between two looks at the cancel flag
+
+
+class LlamaCppEngine(Engine):
+    def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None,
+                 n_gpu_layers: int = -1, flash_attn: bool = True,
+                 template: FimTemplate | None = None, kv_reuse: bool = True) -> None:
+        import llama_cpp
+
+        check_gguf(model_path)
+        self._llama_cpp = llama_cpp
+        threads = n_threads or max(1, os.cpu_count() or 1)
+        try:
+            with _quiet_stderr():
+                self.llm = llama_cpp.Llama(
+                    model_path=str(model_path), n_ctx=n_ctx, n_batch=512, n_ubatch=512,
+                    n_threads=threads, n_threads_batch=threads, n_gpu_layers=n_gpu_layers,
+                    flash_attn=flash_attn, verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"llama.cpp cannot load model file {model_path}: {exc}") from None
+        train_ctx = self.llm._model.n_ctx_train()
+        if 0 < train_ctx < self.llm.n_ctx():
+            log.info("model was trained for %d tokens of context; using that", train_ctx)
+        self.n_ctx = min(self.llm.n_ctx(), train_ctx) if train_ctx > 0 else self.llm.n_ctx()
+        self.architecture = str(self.llm.metadata.get("general.architecture", ""))
+        self._vocab = self.llm._model.vocab
+        self._n_vocab = self.llm.n_vocab()
+        self._add_bos = bool(self.llm._model.add_bos_token())
+        self._special_ids: dict[str, int] = {}
+        try:
+            self.template = template or detect_template(self.has_token, self.architecture)
+        except ValueError as exc:
+            raise ModelError(f"model file {model_path}: {exc}") from None
+        for token in self.template.specials:
+            if not self.has_token(token):
+                raise ModelError(f"model file {model_path} has no token {token} that "
+                                 f"template {self.template.name!r} needs")
+        self._stop_ids = {self._special_ids[t] for t in self.template.stops if self.has_token(t)}
+        self.kv_reuse = kv_reuse
+        self.description = (f"{model_path.name} ({self.architecture}, template "
+                            f"{self.template.name}, n_ctx {self.n_ctx}, "
+                            f"gpu layers {n_gpu_layers if _gpu() else 0})")
+        self._lock = threading.Lock()
+
+    # -- vocabulary ------------------------------------------------------------------
+
+    def has_token(self, text: str) -> bool:
+        """True where `text` is a single special token of this model's vocabulary."""
+        if text in self._special_ids:
+            return True
+        ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if len(ids) != 1:
+            return False
+        piece = self._llama_cpp.llama_token_get_text(self._vocab, ids[0])
+        if piece is None or piece.decode("utf-8", "replace") != text:
+            return False
+        self._special_ids[text] = ids[0]
+        return True
+
+    def count_tokens(self, text: str) -> int:
+        if not text:
+            return 0
+        return len(self.llm.tokenize(_utf8(text), add_bos=False, special=False))
+
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        tokens = [self.llm.token_bos()] if self._add_bos else []
+        for text, special in prompt.parts:
+            if special:
+                tokens.append(self._special_ids[text])
+            else:
+                tokens.extend(self.llm.tokenize(_utf8(text), add_bos=False, special=False))
+        return tokens
+
+    # -- evaluation ------------------------------------------------------------------
+
+    def _evaluate(self, tokens: list[int], cancel: threading.Event) -> tuple[int, bool]:
+        """Bring the KV cache to `tokens[:-1]`... plus the last token; returns (reused, done).
+
+        The longest common prefix with what the cache holds is kept; the rest is
+        evaluated in chunks so that a cancellation is seen within one chunk.
+        """
+        llm = self.llm
+        reused = 0
+        if self.kv_reuse and llm.n_tokens > 0:
+            cached = llm.input_ids[:llm.n_tokens]
+            limit = min(len(cached), len(tokens) - 1)
+            mismatch = np.nonzero(cached[:limit] != np.asarray(tokens[:limit]))[0]
+            reused = int(mismatch[0]) if len(mismatch) else limit
+        if not llm._ctx.kv_cache_seq_rm(-1, reused, -1):
+            reused = 0
+            llm.reset()
+        llm.n_tokens = reused
+        for start in range(reused, len(tokens), PROMPT_CHUNK):
+            if cancel.is_set():
+                return reused, False
+            llm.eval(tokens[start:start + PROMPT_CHUNK])
+        return reused, True
+
+    def warm(self, prompt: Prompt, cancel: threading.Event) -> int:
+        with self._lock:
+            tokens = self.tokenize(prompt)
+            if len(tokens) >= self.n_ctx:
+                return 0
+            before = self.llm.n_tokens
+            _, done = self._evaluate(tokens, cancel)
+            return max(0, self.llm.n_tokens - before) if done else 0
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        with self._lock:
+            return self._generate(request)
+
+    def _generate(self, request: GenerationRequest) -> Generation:
+        llm = self.llm
+        tokens = self.tokenize(request.prompt)
+        if len(tokens) + request.max_tokens > self.n_ctx:
+            log.warning("prompt of %d tokens does not fit the context of %d",
+                        len(tokens), self.n_ctx)
+            return Generation("", "context", prompt_tokens=len(tokens))
+        started = time.perf_counter()
+        reused, done = self._evaluate(tokens, request.cancel)
+        prompt_ms = (time.perf_counter() - started) * 1000
+        result = Generation("", "cancelled", prompt_tokens=len(tokens), reused_tokens=reused,
+                            prompt_ms=prompt_ms)
+        if not done:
+            return result
+        out = bytearray()
+        logprob_sum = 0.0
+        stopped_by = "max_tokens"
+        rng = np.random.default_rng()
+        for _ in range(request.max_tokens):
+            if request.cancel.is_set():
+                stopped_by = "cancelled"
+                break
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,))
+            token, logprob = _pick(logits, request.temperature, rng)
+            if token in self._stop_ids or self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                stopped_by = "eos"
+                break
+            logprob_sum += logprob
+            result.generated_tokens += 1
+            out += llm.detokenize([token])
+            llm.eval([token])
+            if request.should_stop(out.decode("utf-8", "ignore")):
+                stopped_by = "stop"
+                break
+        result.text = out.decode("utf-8", "replace")
+        result.stopped_by = stopped_by
+        result.generate_ms = (time.perf_counter() - started) * 1000 - prompt_ms
+        if result.generated_tokens:
+            result.mean_logprob = logprob_sum / result.generated_tokens
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            self.llm.close()
+
+
+def _pick(logits: np.ndarray, temperature: float,
+          rng: np.random.Generator) -> tuple[int, float]:
+    """The next token (greedy, or sampled at `temperature`) and its log-probability."""
+    top = float(logits.max())
+    log_norm = top + math.log(float(np.exp(logits - top).sum()))
+    if temperature <= 0:
+        token = int(logits.argmax())
+    else:
+        scaled = (logits - top) / temperature
+        probs = np.exp(scaled)
+        probs /= probs.sum()
+        token = int(rng.choice(len(probs), p=probs))
+    return token, float(logits[token]) - log_norm
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "replace")
+
+
+def _gpu() -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """llama.cpp prints its load log on fd 2 even with verbose=False; keep it in debug only."""
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

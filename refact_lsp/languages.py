@@ -1,0 +1,127 @@
+"""Languages are data: one `grammars/<name>.scm` query file per language.
+
+Each query file starts with a header of `; key: value` lines that says where the grammar
+comes from and which files it is for, for example::
+
+    ; module: tree_sitter_python
+    ; function: language
+    ; language-ids: python
+    ; extensions: .py .pyi
+    ; line-comment: #
+
+and then captures the nodes the context extractor and the stop rules need:
+`@definition`, `@block`, `@statement`, `@import`, `@comment`, `@string`. Adding a
+language is installing its grammar wheel and adding such a file, no code.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.resources
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlparse
+
+from tree_sitter import Language as TsLanguage
+from tree_sitter import Query
+
+log = logging.getLogger(__name__)
+
+HEADER = re.compile(r"^;\s*([a-z-]+)\s*:\s*(.*?)\s*$")
+CAPTURES = ("definition", "block", "statement", "import", "comment", "string")
+
+
+@dataclass(frozen=True)
+class Language:
+    """A grammar and its query, ready to parse and to classify nodes."""
+
+    name: str
+    ts_language: TsLanguage
+    query: Query
+    language_ids: tuple[str, ...]
+    extensions: tuple[str, ...]
+    line_comment: str
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    module: str
+    function: str
+    language_ids: tuple[str, ...]
+    extensions: tuple[str, ...]
+    line_comment: str
+    source: str
+
+
+def _grammar_files() -> dict[str, str]:
+    root = importlib.resources.files("refact_lsp.grammars")
+    return {entry.name[:-4]: entry.read_text(encoding="utf-8")
+            for entry in root.iterdir() if entry.name.endswith(".scm")}
+
+
+@functools.cache
+def _specs() -> tuple[_Spec, ...]:
+    specs = []
+    for name, source in sorted(_grammar_files().items()):
+        header: dict[str, str] = {}
+        for line in source.splitlines():
+            match = HEADER.match(line)
+            if not match:
+                break
+            header[match.group(1)] = match.group(2)
+        if "module" not in header:
+            log.warning("grammars/%s.scm has no '; module:' header; skipped", name)
+            continue
+        specs.append(_Spec(
+            name=name,
+            module=header["module"],
+            function=header.get("function", "language"),
+            language_ids=tuple(header.get("language-ids", name).split()),
+            extensions=tuple(header.get("extensions", "").split()),
+            line_comment=header.get("line-comment", "#"),
+            source=source,
+        ))
+    return tuple(specs)
+
+
+@functools.cache
+def load(name: str) -> Language | None:
+    """The named language, or None where its grammar wheel is missing or broken."""
+    spec = next((s for s in _specs() if s.name == name), None)
+    if spec is None:
+        return None
+    try:
+        module = importlib.import_module(spec.module)
+        ts_language = TsLanguage(getattr(module, spec.function)())
+        query = Query(ts_language, spec.source)
+    except Exception as exc:  # a missing wheel or a query that does not fit the grammar
+        log.warning("language %s unavailable: %s", name, exc)
+        return None
+    return Language(name, ts_language, query, spec.language_ids, spec.extensions,
+                    spec.line_comment)
+
+
+def names() -> list[str]:
+    return [spec.name for spec in _specs()]
+
+
+def language_for(language_id: str | None, uri: str) -> Language | None:
+    """The language of a document: its LSP languageId first, then its file extension."""
+    if language_id:
+        for spec in _specs():
+            if language_id.lower() in spec.language_ids:
+                return load(spec.name)
+    suffix = PurePosixPath(unquote(urlparse(uri).path or uri)).suffix.lower()
+    if suffix:
+        for spec in _specs():
+            if suffix in spec.extensions:
+                return load(spec.name)
+    return None
+
+
+def comment_prefix(language: Language | None) -> str:
+    return language.line_comment if language else "#"

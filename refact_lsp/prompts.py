@@ -1,0 +1,188 @@
+"""FIM prompt templates, detected from the model's own vocabulary, and prompt layout.
+
+A prompt is a sequence of parts, each either a special token of the template (encoded by
+id) or plain text from the person's files (encoded with special-token parsing off, so a
+file that contains `<|endoftext|>` cannot inject a control token).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+PSM = "psm"
+SPM = "spm"
+
+
+@dataclass(frozen=True)
+class FimTemplate:
+    """How one model family wants its fill-in-the-middle prompt."""
+
+    name: str
+    psm: str  # a format with {prefix} and {suffix}; special tokens appear literally
+    spm: str | None  # suffix-first form, where the model was trained for one
+    specials: tuple[str, ...]  # the special tokens that appear in psm/spm
+    stops: tuple[str, ...]  # generation ends at any of these (besides the model's EOS)
+    default_order: str = PSM
+    file_sep: str | None = None  # token that separates files of repository-level context
+    repo_name: str | None = None
+
+    def format_for(self, order: str) -> str:
+        return self.spm if order == SPM and self.spm else self.psm
+
+    def resolve_order(self, requested: str) -> str:
+        if requested == SPM and self.spm:
+            return SPM
+        if requested == PSM:
+            return PSM
+        return self.default_order
+
+
+STARCODER_STOPS = ("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>",
+                   "<fim_pad>", "<file_sep>", "<filename>", "<gh_stars>", "<issue_start>",
+                   "<jupyter_start>", "<commit_before>", "<reponame>")
+
+TEMPLATES: dict[str, FimTemplate] = {
+    "refact": FimTemplate(
+        name="refact",
+        psm="<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
+        spm="<fim_suffix>{suffix}<fim_prefix>{prefix}<fim_middle>",
+        specials=("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+        stops=STARCODER_STOPS + ("<empty_output>",),
+        default_order=SPM,
+    ),
+    "starcoder": FimTemplate(
+        name="starcoder",
+        psm="<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
+        spm="<fim_prefix><fim_suffix>{suffix}<fim_middle>{prefix}",
+        specials=("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+        stops=STARCODER_STOPS,
+        file_sep="<file_sep>",
+        repo_name="<repo_name>",
+    ),
+    "qwen": FimTemplate(
+        name="qwen",
+        psm="<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>",
+        spm=None,
+        specials=("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+        stops=("<|endoftext|>", "<|fim_pad|>", "<|file_sep|>", "<|im_end|>", "<|fim_prefix|>",
+               "<|fim_suffix|>", "<|fim_middle|>", "<|repo_name|>", "<|im_start|>"),
+        file_sep="<|file_sep|>",
+        repo_name="<|repo_name|>",
+    ),
+    "deepseek": FimTemplate(
+        name="deepseek",
+        psm="<｜fim▁begin｜>{prefix}<｜fim▁hole｜>{suffix}<｜fim▁end｜>",
+        spm=None,
+        specials=("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
+        stops=("<｜end▁of▁sentence｜>", "<|EOT|>", "<｜fim▁begin｜>", "<｜fim▁hole｜>",
+               "<｜fim▁end｜>"),
+    ),
+    "codellama": FimTemplate(
+        name="codellama",
+        psm="<PRE> {prefix} <SUF>{suffix} <MID>",
+        spm="<PRE> <SUF>{suffix} <MID> {prefix}",
+        specials=("<PRE>", "<SUF>", "<MID>"),
+        stops=("<EOT>", "</s>", "<PRE>", "<SUF>", "<MID>"),
+    ),
+}
+
+# Detection order matters: Refact's vocabulary also has StarCoder's tokens.
+_DETECTION = ("qwen", "deepseek", "refact", "starcoder", "codellama")
+
+
+def detect_template(has_token: Callable[[str], bool], architecture: str | None) -> FimTemplate:
+    """The template whose FIM tokens are all single tokens of this model's vocabulary.
+
+    Raises ValueError for a model without FIM tokens: such a model cannot fill a hole.
+    """
+    for name in _DETECTION:
+        template = TEMPLATES[name]
+        if name == "refact" and architecture != "refact" and not has_token("<empty_output>"):
+            continue
+        if all(has_token(token) for token in template.specials):
+            return template
+    raise ValueError("the model has no fill-in-the-middle tokens (none of the known "
+                     "templates: " + ", ".join(TEMPLATES) + "); set 'template' to override")
+
+
+@dataclass(frozen=True)
+class ContextFile:
+    """A snippet of another file shown to the model before the current one."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Parts in order; `special` parts are template tokens, the rest is file text."""
+
+    parts: tuple[tuple[str, bool], ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(text for text, _ in self.parts)
+
+
+def render(template: FimTemplate, order: str, prefix: str, suffix: str,
+           context_files: Sequence[ContextFile] = (), path: str = "") -> Prompt:
+    """Lay out a FIM prompt. Stable parts come first so the KV cache survives typing."""
+    order = template.resolve_order(order)
+    fmt = template.format_for(order)
+    lead: list[tuple[str, bool]] = []
+    if context_files:
+        if template.file_sep:
+            for item in context_files:
+                lead += [(template.file_sep, True), (f"{item.path}\n{item.text}\n", False)]
+            lead += [(template.file_sep, True), (f"{path}\n", False)]
+        else:
+            prefix = "".join(_comment_block(item) for item in context_files) + prefix
+    parts = lead + _split_format(fmt, template.specials, {"prefix": prefix, "suffix": suffix})
+    return Prompt(tuple(part for part in parts if part[0]))
+
+
+def _comment_block(item: ContextFile) -> str:
+    return f"# Path: {item.path}\n" + "".join(f"# {line}\n" for line in
+                                              item.text.splitlines())
+
+
+def _split_format(fmt: str, specials: Sequence[str],
+                  values: dict[str, str]) -> list[tuple[str, bool]]:
+    pattern = "|".join([r"\{prefix\}", r"\{suffix\}"] + [re.escape(s) for s in specials])
+    parts: list[tuple[str, bool]] = []
+    pos = 0
+    for match in re.finditer(pattern, fmt):
+        if match.start() > pos:
+            parts.append((fmt[pos:match.start()], False))
+        token = match.group(0)
+        if token in ("{prefix}", "{suffix}"):
+            parts.append((values[token[1:-1]], False))
+        else:
+            parts.append((token, True))
+        pos = match.end()
+    if pos < len(fmt):
+        parts.append((fmt[pos:], False))
+    return parts
+
+
+def custom_template(fmt: str, base: FimTemplate | None = None) -> FimTemplate:
+    """A template from a user's format string such as `<PRE> {prefix} <SUF>{suffix} <MID>`.
+
+    Every `<...>` in the format is taken as a special token and as a stop string.
+    """
+    if "{prefix}" not in fmt or "{suffix}" not in fmt:
+        raise ValueError("a custom template needs both {prefix} and {suffix}")
+    specials = tuple(dict.fromkeys(re.findall(r"<[^<>{}\s]+>", fmt)))
+    stops = tuple(dict.fromkeys(specials + (base.stops if base else ())))
+    return FimTemplate(name="custom", psm=fmt, spm=None, specials=specials, stops=stops)
+
+
+def template_named(value: str) -> FimTemplate:
+    """A built-in template by name, or a custom one from a format string."""
+    if value in TEMPLATES:
+        return TEMPLATES[value]
+    if "{prefix}" in value:
+        return custom_template(value)
+    raise ValueError(f"unknown template {value!r}; built-in: {', '.join(TEMPLATES)}")
