@@ -68,9 +68,12 @@ class Settings:
         """A copy with `values` applied; also returns the problems found in them."""
         return _apply(self, values)
 
-    def budgets(self) -> tuple[int, int]:
-        """Prefix and suffix token budgets: the prompt never exceeds n_ctx - max_tokens."""
-        room = max(64, self.n_ctx - self.max_tokens - 16)
+    def budgets(self, model_n_ctx: int | None = None) -> tuple[int, int]:
+        """Prefix and suffix token budgets: the prompt never exceeds n_ctx - max_tokens.
+
+        16 tokens are kept for the template's special tokens and a BOS."""
+        n_ctx = min(self.n_ctx, model_n_ctx) if model_n_ctx else self.n_ctx
+        room = max(64, n_ctx - self.max_tokens - 16)
         suffix = self.suffix_tokens if self.suffix_tokens is not None else room // 4
         suffix = max(0, min(suffix, room // 2))
         prefix = self.prefix_tokens if self.prefix_tokens is not None else room - suffix

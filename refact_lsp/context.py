@@ -5,10 +5,11 @@ Pure: from a document's text (and tree) and a cursor offset to the text the mode
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from refact_lsp.documents import Document
+from refact_lsp.prompts import ContextFile
 
 CountTokens = Callable[[str], int]
 
@@ -22,10 +23,12 @@ class Context:
     line_prefix: str  # the cursor line before the cursor
     line_suffix: str  # the cursor line after the cursor
     situation: str = "code"
+    context_files: tuple[ContextFile, ...] = ()
 
 
 def build(document: Document, offset: int, count_tokens: CountTokens,
-          prefix_budget: int, suffix_budget: int) -> Context:
+          prefix_budget: int, suffix_budget: int, *, other_documents: Sequence[Document] = (),
+          files_budget: int = 0) -> Context:
     text = document.text
     offset = max(0, min(offset, len(text)))
     position = document.position_at(offset)

@@ -1,7 +1,8 @@
 """Open documents: their text, their incremental syntax tree and LSP positions.
 
 A document owns its text and tree, as llm-ls's `document.rs` does. Positions arrive in
-UTF-16 code units (the LSP default); lines end at `\\n`, `\\r\\n` or a lone `\\r`.
+the negotiated encoding's code units (UTF-16 by default); lines end at `\\n`, `\\r\\n`
+or a lone `\\r`.
 Positions past the end of a line or of the document are clamped, never an error: an
 editor's stale position must not lose an edit.
 """
@@ -31,21 +32,30 @@ class Position:
     character: int
 
 
-def utf16_len(text: str) -> int:
-    if text.isascii():
+UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
+
+
+def column_of(text: str, encoding: str = UTF16) -> int:
+    """Length of `text` in the code units of a position encoding."""
+    if encoding == UTF32 or text.isascii():
         return len(text)
-    return len(text.encode("utf-16-le")) // 2
+    if encoding == UTF8:
+        return len(text.encode("utf-8", "surrogatepass"))
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def utf16_to_index(line: str, character: int) -> int:
-    """Index into `line` of a UTF-16 offset, clamped; a split surrogate pair rounds down."""
+def index_of(line: str, character: int, encoding: str = UTF16) -> int:
+    """Index into `line` of a column in code units, clamped; a split character rounds down."""
     if character <= 0:
         return 0
-    if line.isascii():
+    if encoding == UTF32 or line.isascii():
         return min(character, len(line))
     units = 0
     for index, char in enumerate(line):
-        units += 2 if ord(char) > 0xFFFF else 1
+        if encoding == UTF8:
+            units += len(char.encode("utf-8", "surrogatepass"))
+        else:
+            units += 2 if ord(char) > 0xFFFF else 1
         if units > character:
             return index
     return len(line)
@@ -55,9 +65,11 @@ class Document:
     """One open text document and, for known languages, its syntax tree."""
 
     def __init__(self, uri: str, text: str, version: int = 0,
-                 language_id: str | None = None) -> None:
+                 language_id: str | None = None, encoding: str = UTF16) -> None:
         self.uri = uri
         self.version = version
+        self.language_id = language_id or ""
+        self.encoding = encoding
         self.language: Language | None = language_for(language_id, uri)
         self._text = text
         self._line_starts: list[int] | None = None
@@ -95,7 +107,7 @@ class Document:
         if position.line >= len(starts):
             return len(self._text)
         start = starts[position.line]
-        return start + utf16_to_index(self.line_text(position.line), position.character)
+        return start + index_of(self.line_text(position.line), position.character, self.encoding)
 
     def position_at(self, offset: int) -> Position:
         offset = max(0, min(offset, len(self._text)))
@@ -103,7 +115,7 @@ class Document:
         line = bisect.bisect_right(starts, offset) - 1
         line_text = self.line_text(line)
         column = min(offset - starts[line], len(line_text))
-        return Position(line, utf16_len(line_text[:column]))
+        return Position(line, column_of(line_text[:column], self.encoding))
 
     # -- edits -----------------------------------------------------------------------
 

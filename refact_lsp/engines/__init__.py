@@ -1,0 +1,33 @@
+"""Inference engines: embedded llama.cpp, or a shared server over HTTP."""
+
+from __future__ import annotations
+
+from refact_lsp.config import Settings
+from refact_lsp.engines.base import Engine, EngineError
+from refact_lsp.models import Progress, resolve
+from refact_lsp.prompts import template_named
+
+KINDS = ("llama-cpp",)
+
+
+def create_engine(settings: Settings, progress: Progress | None = None) -> Engine:
+    """The engine the settings ask for, with its model loaded. Raises ModelError or
+    EngineError with a message meant for a person."""
+    kind = settings.engine.kind
+    template = None
+    if settings.template:
+        try:
+            template = template_named(settings.template)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+    if kind == "llama-cpp":
+        from refact_lsp.engines.llama_cpp import LlamaCppEngine
+
+        path = resolve(settings.model, settings.cache_dir, progress)
+        if progress:
+            progress(0, None, f"loading {path.name}")
+        return LlamaCppEngine(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+                              n_gpu_layers=settings.n_gpu_layers,
+                              flash_attn=settings.flash_attn, template=template,
+                              kv_reuse=settings.kv_reuse)
+    raise EngineError(f"unknown engine kind {kind!r}; known: {', '.join(KINDS)}")

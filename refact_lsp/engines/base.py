@@ -60,5 +60,5 @@ class Engine(ABC):
         the number of tokens evaluated; engines that cannot warm return 0."""
         return 0
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - engines without resources need not override
         """Release the model or connection."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refact_lsp.engines.base import Engine, EngineError, Generation, GenerationRequest
+from refact_lsp.engines.base import Engine, Generation, GenerationRequest
 from refact_lsp.models import ModelError, check_gguf
 from refact_lsp.prompts import FimTemplate, Prompt, detect_template
 
@@ -78,11 +78,19 @@ class LlamaCppEngine(Engine):
         ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         if len(ids) != 1:
             return False
-        piece = self._llama_cpp.llama_token_get_text(self._vocab, ids[0])
+        piece = self._llama_cpp.llama_vocab_get_text(self._vocab, ids[0])
         if piece is None or piece.decode("utf-8", "replace") != text:
             return False
         self._special_ids[text] = ids[0]
         return True
+
+    def _is_control(self, token: int) -> bool:
+        """End-of-generation and control tokens (file markers, chat turns) end a completion:
+        none of them is code."""
+        lib = self._llama_cpp
+        return bool(lib.llama_vocab_is_eog(self._vocab, token)
+                    or lib.llama_vocab_get_attr(self._vocab, token)
+                    & lib.LLAMA_TOKEN_ATTR_CONTROL)
 
     def count_tokens(self, text: str) -> int:
         if not text:
@@ -101,10 +109,11 @@ class LlamaCppEngine(Engine):
     # -- evaluation ------------------------------------------------------------------
 
     def _evaluate(self, tokens: list[int], cancel: threading.Event) -> tuple[int, bool]:
-        """Bring the KV cache to `tokens[:-1]`... plus the last token; returns (reused, done).
+        """Bring the KV cache to hold `tokens`; returns (tokens reused, finished).
 
-        The longest common prefix with what the cache holds is kept; the rest is
-        evaluated in chunks so that a cancellation is seen within one chunk.
+        The longest common prefix with what the cache holds is kept (all but the last
+        token, whose logits are needed); the rest is evaluated in chunks so that a
+        cancellation is seen within one chunk.
         """
         llm = self.llm
         reused = 0
@@ -160,7 +169,7 @@ class LlamaCppEngine(Engine):
                 break
             logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,))
             token, logprob = _pick(logits, request.temperature, rng)
-            if token in self._stop_ids or self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            if token in self._stop_ids or self._is_control(token):
                 stopped_by = "eos"
                 break
             logprob_sum += logprob

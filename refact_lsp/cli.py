@@ -1,0 +1,171 @@
+"""Command line: the LSP server over stdio or TCP, and `complete FILE:LINE:COL`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from refact_lsp import __version__
+from refact_lsp.config import Settings, from_environment
+
+log = logging.getLogger("refact_lsp")
+
+LOCATION = re.compile(r"^(?P<path>.+):(?P<line>\d+):(?P<col>\d+)$")
+
+
+def _options() -> argparse.ArgumentParser:
+    """Flags shared by the server and `complete`; each maps onto one setting."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", help="GGUF path or catalog name (refact-1.6b, "
+                                        "qwen2.5-coder-0.5b); default refact-1.6b")
+    common.add_argument("--engine", dest="engine_kind",
+                        help="llama-cpp (default, in process), llama-server or openai")
+    common.add_argument("--engine-url", help="base URL of a shared inference server")
+    common.add_argument("--engine-model", help="model name to send to the engine")
+    common.add_argument("--template", help="FIM template name or format string")
+    common.add_argument("--fim-order", choices=("auto", "psm", "spm"))
+    common.add_argument("--n-ctx", type=int, help="context size in tokens (default 4096)")
+    common.add_argument("--max-tokens", type=int, help="most tokens to generate")
+    common.add_argument("--n-threads", type=int, help="CPU threads for inference")
+    common.add_argument("--n-gpu-layers", type=int, help="layers to offload (-1: all)")
+    common.add_argument("--cache-dir", help="where downloaded models are kept")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
+    return common
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    values: dict[str, Any] = {}
+    for name in ("model", "template", "fim_order", "n_ctx", "max_tokens", "n_threads",
+                 "n_gpu_layers", "cache_dir"):
+        if getattr(args, name, None) is not None:
+            values[name] = getattr(args, name)
+    engine = {key: getattr(args, f"engine_{key}") for key in ("kind", "url", "model")
+              if getattr(args, f"engine_{key}", None) is not None}
+    if engine:
+        values["engine"] = engine
+    settings, problems = Settings().updated(from_environment())
+    settings, more = settings.updated(values)
+    for problem in problems + more:
+        log.warning("%s", problem)
+    return settings
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["complete"]:
+        return _complete_main(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="refact-lsp", parents=[_options()],
+        description="Local fill-in-the-middle code completion over LSP. With no command, "
+                    "speaks LSP on stdio. `refact-lsp complete FILE:LINE:COL` prints the "
+                    "completion at a place in a file.")
+    parser.add_argument("--version", action="version", version=f"refact-lsp {__version__}")
+    parser.add_argument("--stdio", action="store_true", help="LSP over stdio (the default)")
+    parser.add_argument("--tcp", action="store_true", help="LSP over TCP, for debugging")
+    parser.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    from refact_lsp.server import create_server
+
+    server = create_server(_settings(args))
+    if args.tcp:
+        log.info("listening on %s:%d", args.host, args.port)
+        server.start_tcp(args.host, args.port)
+    else:
+        server.start_io()
+    return 0
+
+
+def _complete_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="refact-lsp complete", parents=[_options()],
+        description="Print the completion the server would show at FILE:LINE:COL "
+                    "(1-based line and column, in characters).")
+    parser.add_argument("location", help="FILE:LINE:COL")
+    parser.add_argument("--json", action="store_true",
+                        help="print the suggestion with its range and timings as JSON")
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    match = LOCATION.match(args.location)
+    if not match:
+        parser.error(f"expected FILE:LINE:COL, got {args.location!r}")
+    path = Path(match["path"])
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        print(f"refact-lsp: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    from refact_lsp.completion import Completer, Result
+    from refact_lsp.documents import UTF32, Document, Position
+    from refact_lsp.engines import create_engine
+    from refact_lsp.engines.base import EngineError
+    from refact_lsp.models import ModelError
+
+    settings = _settings(args)
+    try:
+        engine = create_engine(settings, TerminalProgress())
+    except (ModelError, EngineError) as exc:
+        print(f"refact-lsp: {exc}", file=sys.stderr)
+        return 1
+    document = Document(path.resolve().as_uri(), text, 0, None, encoding=UTF32)
+    completer = Completer(engine, settings)
+    position = Position(int(match["line"]) - 1, int(match["col"]) - 1)
+    prepared = completer.prepare(document, position)
+    result = prepared if isinstance(prepared, Result) else completer.run(prepared)
+    if args.json:
+        generation = result.generation
+        print(json.dumps({
+            "text": result.text, "reason": result.reason,
+            "range": {"start": [result.start.line + 1, result.start.character + 1],
+                      "end": [result.end.line + 1, result.end.character + 1]},
+            "prompt_tokens": generation.prompt_tokens if generation else 0,
+            "generated_tokens": generation.generated_tokens if generation else 0,
+            "ms": round(generation.prompt_ms + generation.generate_ms) if generation else 0,
+        }))
+    else:
+        print(result.text)
+    engine.close()
+    return 0
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr for downloads and loading."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = -1
+
+    def __call__(self, done: int, total: int | None, message: str) -> None:
+        if total:
+            percent = done * 100 // total
+            if percent == self.last:
+                return
+            self.last = percent
+            bar = "#" * (percent // 4)
+            line = f"[{bar:<25}] {percent:3d}% {message}"
+        else:
+            line = message
+        if self.tty:
+            sys.stderr.write("\r" + line[:100].ljust(100) + ("\n" if total is None else ""))
+        elif total is None or self.last % 25 == 0:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

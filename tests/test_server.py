@@ -1,0 +1,231 @@
+"""The real server over stdio with the real model, driven as an editor drives it."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import concurrent.futures
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from tests.conftest import TEST_MODEL, server_command
+
+URI = "file:///work/example.py"
+
+SOURCE = '''import math
+
+
+def area_of_circle(radius):
+    """Return the area of a circle."""
+
+
+def main():
+    print(area_of_circle(2.0))
+'''
+
+
+# A long module: evaluating its prompt takes seconds on a CPU, long enough to cancel.
+LONG_SOURCE = SOURCE + "".join(
+    f"\n\ndef helper_{i}(values):\n    total = 0\n    for value in values:\n"
+    f"        total += value * {i}\n    return total\n" for i in range(120))
+
+
+def capabilities() -> types.ClientCapabilities:
+    return types.ClientCapabilities(
+        window=types.WindowClientCapabilities(work_done_progress=True),
+        text_document=types.TextDocumentClientCapabilities(
+            inline_completion=types.InlineCompletionClientCapabilities(),
+            completion=types.CompletionClientCapabilities(),
+        ),
+    )
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=server_command("--model",
+                                                                            TEST_MODEL)))
+async def client(lsp_client: LanguageClient, model_path):
+    result = await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=capabilities(), initialization_options={"maxTokens": 64}))
+    lsp_client.init_result = result
+    yield
+    await lsp_client.shutdown_session()
+
+
+def open_document(client: LanguageClient, text: str = SOURCE, uri: str = URI,
+                  version: int = 1) -> None:
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)))
+
+
+def edit(client: LanguageClient, line: int, character: int, text: str, version: int,
+         uri: str = URI) -> None:
+    """An incremental insertion at (line, character), as editors send keystrokes."""
+    position = types.Position(line, character)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        [types.TextDocumentContentChangePartial(range=types.Range(position, position),
+                                                text=text)]))
+
+
+async def inline(client: LanguageClient, line: int, character: int,
+                 uri: str = URI) -> types.InlineCompletionList:
+    result = await client.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri),
+        position=types.Position(line, character),
+        context=types.InlineCompletionContext(types.InlineCompletionTriggerKind.Automatic)))
+    assert isinstance(result, types.InlineCompletionList)
+    return result
+
+
+def apply(text: str, item: types.InlineCompletionItem) -> str:
+    """Accept an inline item the way an editor does: replace its range with its text."""
+    lines = text.split("\n")
+    rng = item.range
+    assert rng is not None
+
+    def offset(position: types.Position) -> int:
+        return sum(len(line) + 1 for line in lines[:position.line]) + position.character
+
+    insert = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
+    return text[:offset(rng.start)] + insert + text[offset(rng.end):]
+
+
+async def test_capabilities(client: LanguageClient):
+    caps = client.init_result.capabilities
+    assert caps.inline_completion_provider is not None
+    assert caps.completion_provider is not None
+    sync = caps.text_document_sync
+    assert sync.change == types.TextDocumentSyncKind.Incremental
+    assert client.init_result.server_info.name == "refact-lsp"
+
+
+async def test_inline_completion_of_a_function_body_is_valid_python(client: LanguageClient):
+    open_document(client)
+    # Type the start of the body: a new indented line after the docstring.
+    edit(client, 4, 38, "\n    ", version=2)
+    result = await inline(client, 5, 4)
+    assert len(result.items) == 1
+    item = result.items[0]
+    assert item.insert_text.strip()
+    assert item.range.start == types.Position(5, 4)
+    text = SOURCE.split("\n")
+    text.insert(5, "    ")
+    new_text = apply("\n".join(text), item)
+    ast.parse(new_text)  # the suggestion leaves the module syntactically valid
+    assert "return" in new_text or "math" in new_text
+
+
+async def test_plain_completion_returns_the_same_suggestion_with_a_text_edit(
+        client: LanguageClient):
+    open_document(client)
+    edit(client, 4, 38, "\n    return ma", version=2)
+    inline_result = await inline(client, 5, 13)
+    result = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(URI), position=types.Position(5, 13)))
+    assert isinstance(result, types.CompletionList) and len(result.items) == 1
+    item = result.items[0]
+    assert item.text_edit is not None
+    # The edit starts at the word before the cursor ("ma"), so clients filter on it.
+    assert item.text_edit.range.start == types.Position(5, 11)
+    assert item.text_edit.new_text == "ma" + inline_result.items[0].insert_text
+
+
+async def test_model_load_is_reported_as_progress(client: LanguageClient):
+    open_document(client)
+    await inline(client, 8, 0)  # waits for the model
+    await asyncio.sleep(0.2)
+    kinds = [type(value).__name__ for reports in client.progress_reports.values()
+             for value in reports]
+    assert kinds[0] == "WorkDoneProgressBegin"
+    assert kinds[-1] == "WorkDoneProgressEnd"
+
+
+async def test_non_ascii_positions_are_utf16(client: LanguageClient):
+    text = 'def greet():\n    s = "héllo 🐍 wörld"; n = len(\n'
+    open_document(client, text)
+    line = text.split("\n")[1]
+    character = len(line.encode("utf-16-le")) // 2  # end of line in UTF-16 units
+    result = await inline(client, 1, character)
+    for item in result.items:
+        assert item.range.start == types.Position(1, character)
+
+
+async def test_cancel_request_answers_at_once(client: LanguageClient):
+    open_document(client, "x = 1\n", uri="file:///work/other.py")
+    await inline(client, 1, 0, uri="file:///work/other.py")  # the model is loaded
+    open_document(client, LONG_SOURCE)
+    edit(client, 4, 38, "\n    ", version=2)
+    params = types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(URI), position=types.Position(5, 4),
+        context=types.InlineCompletionContext(types.InlineCompletionTriggerKind.Automatic))
+    future = asyncio.ensure_future(client.protocol.send_request_async(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="to-cancel"))
+    await asyncio.sleep(0.5)
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="to-cancel"))
+    with pytest.raises(JsonRpcException) as raised:
+        await asyncio.wait_for(future, timeout=3)
+    assert raised.value.code == types.LSPErrorCodes.RequestCancelled
+
+
+async def test_a_newer_edit_supersedes_the_running_request(client: LanguageClient):
+    open_document(client, "x = 1\n", uri="file:///work/other.py")
+    await inline(client, 1, 0, uri="file:///work/other.py")  # the model is loaded
+    open_document(client, LONG_SOURCE)
+    edit(client, 4, 38, "\n    ", version=2)
+    first = asyncio.ensure_future(inline(client, 5, 4))
+    await asyncio.sleep(0.5)
+    edit(client, 5, 4, "r", version=3)
+    stale = await asyncio.wait_for(first, timeout=3)
+    assert not stale.items  # the answer for text that is gone is empty, and comes at once
+    second = asyncio.ensure_future(inline(client, 5, 5))
+    fresh = await asyncio.wait_for(second, timeout=120)
+    assert all(item.range.start == types.Position(5, 5) for item in fresh.items)
+
+
+async def test_requests_for_unknown_documents_get_empty_answers(client: LanguageClient):
+    result = await inline(client, 0, 0, uri="file:///never/opened.py")
+    assert not result.items
+
+
+async def test_unparseable_params_get_an_error_not_silence(client: LanguageClient):
+    # No `context` and a negative position: pygls alone would never answer this.
+    future = concurrent.futures.Future()
+    client.protocol._request_futures["bad-params"] = future  # where the answer will land
+    client.protocol._send_data({  # raw: the typed client would refuse to send this
+        "jsonrpc": "2.0", "id": "bad-params", "method": types.TEXT_DOCUMENT_INLINE_COMPLETION,
+        "params": {"textDocument": {"uri": URI}, "position": {"line": -1, "character": 0}}})
+    with pytest.raises(JsonRpcException) as raised:
+        await asyncio.wait_for(asyncio.wrap_future(future), timeout=5)
+    assert raised.value.code == types.ErrorCodes.InvalidParams
+    open_document(client)
+    assert isinstance(await inline(client, 8, 0), types.InlineCompletionList)
+
+
+async def test_close_then_reopen(client: LanguageClient):
+    open_document(client)
+    client.text_document_did_close(types.DidCloseTextDocumentParams(
+        types.TextDocumentIdentifier(URI)))
+    assert (await inline(client, 5, 4)).items == ()
+    open_document(client, "x = 1\n", version=7)
+    assert isinstance(await inline(client, 1, 0), types.InlineCompletionList)
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(
+    server_command=server_command("--model", "/nonexistent/model.gguf")))
+async def broken_client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=capabilities()))
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_a_missing_model_is_a_clear_message_and_empty_answers(
+        broken_client: LanguageClient):
+    open_document(broken_client)
+    assert (await inline(broken_client, 5, 4)).items == ()
+    await asyncio.sleep(0.2)
+    messages = [m.message for m in broken_client.messages]
+    assert any("/nonexistent/model.gguf" in m for m in messages), messages
+    assert (await inline(broken_client, 5, 4)).items == ()  # still up
