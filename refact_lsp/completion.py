@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import dataclasses
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,10 +20,14 @@ from typing import Any
 
 from refact_lsp import context as context_mod
 from refact_lsp import stops
+from refact_lsp.cache import SuggestionCache
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Engine, Generation, GenerationRequest
 from refact_lsp.prompts import Prompt, render
+
+MAX_REGION_CHARS = 4000  # a longer cursor region is cut: its start moves closer
+TOP_LEVEL_LINE = re.compile(r"^\S", re.MULTILINE)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,9 @@ class Job:
     line_end: Position  # end of the cursor's line (for suggestions that replace its rest)
     max_tokens: int
     temperature: float
+    before: str = ""  # the context windows, remembered with the suggestion (cache.py)
+    after: str = ""
+    warm_only: bool = False  # evaluate the prompt for later requests, generate nothing
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -52,10 +61,31 @@ class Result:
     generation: Generation | None = None
 
 
+@dataclass
+class Stats:
+    """Counters for benchmarks and `refact/stats`: how much the caches saved."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    generations: int = 0
+    cancelled: int = 0
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    generated_tokens: int = 0
+    prompt_ms: float = 0.0
+    generate_ms: float = 0.0
+    warmed_tokens: int = 0
+    last: dict[str, Any] = field(default_factory=dict)
+
+
 class Completer:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
+        self.cache = SuggestionCache()
+        self.stats = Stats()
+        self._regions: dict[str, str] = {}  # uri -> the prefix text before its cursor region
+        self._lock = threading.Lock()
 
     def prepare(self, document: Document, position: Position,
                 other_documents: Sequence[Document] = ()) -> Job | Result:
@@ -74,22 +104,58 @@ class Completer:
                             max_lines=settings.max_lines,
                             time_budget_ms=settings.time_budget_ms,
                             complete_in_comments=settings.complete_in_comments)
-        if plan.mode == stops.NONE:
-            return Result("", cursor, cursor, plan.reason)
-        prefix = ctx.prefix[:len(ctx.prefix) - len(plan.heal)] if plan.heal else ctx.prefix
-        prompt = render(self.engine.template, settings.fim_order, prefix, ctx.suffix,
-                        ctx.context_files, path=_path_of(document.uri))
         line = document.line_text(cursor.line)
         line_end = document.position_at(offset - len(ctx.line_prefix) + len(line))
+        self.stats.requests += 1
+        if plan.mode == stops.NONE:
+            return Result("", cursor, cursor, plan.reason)
+        if settings.cache:
+            with self._lock:
+                hit = self.cache.get(document.uri, ctx.prefix, ctx.suffix)
+            if hit is not None:
+                self.stats.cache_hits += 1
+                end = line_end if hit.replaces_line_suffix else cursor
+                return Result(hit.text, cursor, end, "cache")
+        prefix = ctx.prefix[:len(ctx.prefix) - len(plan.heal)] if plan.heal else ctx.prefix
+        prompt = render(self.engine.template, settings.fim_order, prefix, ctx.suffix,
+                        ctx.context_files, path=_path_of(document.uri),
+                        region_start=self._region_start(document.uri, prefix))
         return Job(document.uri, document.version, prompt, plan, cursor, line_end,
-                   settings.max_tokens, settings.temperature)
+                   settings.max_tokens, settings.temperature, ctx.prefix, ctx.suffix)
 
-    def run(self, job: Job) -> Result:
-        """Generate and trim; runs on the worker thread."""
+    def _region_start(self, uri: str, prefix: str) -> int:
+        """Where the cursor's region starts in `prefix`, for the SPLIT prompt layout.
+
+        The region is the top-level block the cursor is in (its last line that starts
+        at column 0), kept while typing stays inside it so that the prompt before it,
+        and the KV cache behind that, stay valid.
+        """
+        with self._lock:
+            kept = self._regions.get(uri)
+            if kept is not None and prefix.startswith(kept) \
+                    and len(prefix) - len(kept) <= MAX_REGION_CHARS:
+                return len(kept)
+            start = _top_level_line_start(prefix, len(prefix) - MAX_REGION_CHARS // 2)
+            self._regions[uri] = prefix[:start]
+            return start
+
+    def forget(self, uri: str) -> None:
+        """A closed document leaves nothing behind."""
+        with self._lock:
+            self._regions.pop(uri, None)
+            self.cache.forget(uri)
+
+    def run(self, job: Job) -> Result | None:
+        """Generate and trim (or only warm the cache); runs on the worker thread."""
+        if job.warm_only:
+            self.stats.warmed_tokens += self.engine.warm(job.prompt, job.cancel)
+            return None
         stopper = stops.Stopper(job.plan)
         generation = self.engine.generate(GenerationRequest(
             prompt=job.prompt, max_tokens=job.max_tokens, should_stop=stopper,
-            cancel=job.cancel, temperature=job.temperature, key=job.uri))
+            cancel=job.cancel, temperature=job.temperature, key=job.uri,
+            time_budget_ms=job.plan.time_budget_ms))
+        self._count(generation)
         if generation.stopped_by == "cancelled":
             return Result("", job.start, job.start, "cancelled", generation)
         suggestion = stops.finish(job.plan, generation.text,
@@ -101,7 +167,21 @@ class Completer:
         if suggestion is None:
             return Result("", job.start, job.start, "nothing to suggest", generation)
         end = job.line_end if suggestion.replaces_line_suffix else job.start
+        with self._lock:
+            self.cache.put(job.uri, job.before, job.after, suggestion.text,
+                           suggestion.replaces_line_suffix)
         return Result(suggestion.text, job.start, end, generation.stopped_by, generation)
+
+    def _count(self, generation: Generation) -> None:
+        stats = self.stats
+        stats.generations += 1
+        stats.cancelled += generation.stopped_by == "cancelled"
+        stats.prompt_tokens += generation.prompt_tokens
+        stats.reused_tokens += generation.reused_tokens
+        stats.generated_tokens += generation.generated_tokens
+        stats.prompt_ms += generation.prompt_ms
+        stats.generate_ms += generation.generate_ms
+        stats.last = dataclasses.asdict(generation)
 
     def _open_files_on(self) -> bool:
         if self.settings.open_files is not None:
@@ -109,17 +189,31 @@ class Completer:
         return self.engine.template.file_sep is not None
 
 
+def _top_level_line_start(text: str, not_before: int) -> int:
+    """Start of the last line of `text` that begins at column 0 with a non-blank character
+    (a top-level statement or definition) at or after `not_before`; where there is none,
+    the first line start at or after `not_before`."""
+    starts = [m.start() for m in TOP_LEVEL_LINE.finditer(text, max(0, not_before))]
+    if starts:
+        return starts[-1]
+    return text.find("\n", not_before) + 1 if not_before > 0 else 0
+
+
 def _path_of(uri: str) -> str:
     return uri.rsplit("/", 1)[-1]
 
 
 class Worker:
-    """One inference thread; the newest job for a key supersedes the older one."""
+    """One inference thread; the newest job for a key supersedes the older one.
+
+    Warm-up jobs wait until no real job is queued, and any real job stops a running one.
+    """
 
     def __init__(self, run: Callable[[Any], Any], name: str = "refact-lsp-inference") -> None:
         self._run = run
         self._queue: collections.OrderedDict[str, tuple[Job, concurrent.futures.Future]] = \
             collections.OrderedDict()
+        self._warm: Job | None = None
         self._running: dict[str, Job] = {}
         self._lock = threading.Condition()
         self._closed = False
@@ -130,39 +224,62 @@ class Worker:
         future: concurrent.futures.Future = concurrent.futures.Future()
         with self._lock:
             self.supersede(key)
+            for running in self._running.values():
+                if running.warm_only:
+                    running.cancel.set()
             if self._closed:
-                future.set_result(None)
+                _settle(future)
                 return future
             self._queue[key] = (job, future)
             self._lock.notify()
         return future
+
+    def warm(self, job: Job) -> None:
+        """Evaluate a prompt when idle; a newer warm-up replaces one not yet started."""
+        with self._lock:
+            if not self._closed:
+                self._warm = job
+                self._lock.notify()
 
     def supersede(self, key: str) -> None:
         """Drop the queued job for `key` and stop the running one."""
         with self._lock:
             queued = self._queue.pop(key, None)
             if queued:
-                queued[1].set_result(None)
+                _settle(queued[1])
             running = self._running.get(key)
             if running:
                 running.cancel.set()
 
-    def _loop(self) -> None:
-        while True:
-            with self._lock:
-                while not self._queue and not self._closed:
-                    self._lock.wait()
-                if self._closed:
-                    return
+    def _next(self) -> tuple[str, Job, concurrent.futures.Future | None] | None:
+        with self._lock:
+            while not self._queue and self._warm is None and not self._closed:
+                self._lock.wait()
+            if self._closed:
+                return None
+            if self._queue:
                 key, (job, future) = self._queue.popitem(last=False)
                 if not future.set_running_or_notify_cancel():
-                    continue
-                self._running[key] = job
+                    return key, job, None
+            else:
+                job, self._warm, future = self._warm, None, None
+                key = "warm:" + job.uri
+            self._running[key] = job
+            return key, job, future
+
+    def _loop(self) -> None:
+        while (taken := self._next()) is not None:
+            key, job, future = taken
             try:
-                future.set_result(self._run(job))
+                if future is None and not job.warm_only:
+                    continue  # cancelled before it started
+                result = self._run(job)
+                if future is not None:
+                    _settle(future, result)
             except Exception as exc:  # reported to the caller, never kills the thread
                 log.exception("inference failed")
-                future.set_exception(exc)
+                if future is not None and not future.done():
+                    future.set_exception(exc)
             finally:
                 with self._lock:
                     self._running.pop(key, None)
@@ -170,11 +287,18 @@ class Worker:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            self._warm = None
             for job, future in self._queue.values():
                 job.cancel.set()
-                future.set_result(None)
+                _settle(future)
             self._queue.clear()
             for job in self._running.values():
                 job.cancel.set()
             self._lock.notify_all()
         self._thread.join(timeout=5)
+
+
+def _settle(future: concurrent.futures.Future, result: Any = None) -> None:
+    """Give a job's future its result unless its requester gave up on it already."""
+    if not future.done():
+        future.set_result(result)

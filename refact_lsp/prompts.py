@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 PSM = "psm"
 SPM = "spm"
+SPLIT = "split"  # PSM with the cursor region moved after the middle token (see render)
+ORDERS = ("auto", PSM, SPM, SPLIT)
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,8 @@ class FimTemplate:
     def resolve_order(self, requested: str) -> str:
         if requested == SPM and self.spm:
             return SPM
-        if requested == PSM:
-            return PSM
+        if requested in (PSM, SPLIT):
+            return requested
         return self.default_order
 
 
@@ -117,9 +119,15 @@ class ContextFile:
 
 @dataclass(frozen=True)
 class Prompt:
-    """Parts in order; `special` parts are template tokens, the rest is file text."""
+    """Parts in order; `special` parts are template tokens, the rest is file text.
+
+    The texts it was rendered from travel along for engines that apply the model's
+    template themselves (llama-server's /infill)."""
 
     parts: tuple[tuple[str, bool], ...]
+    prefix: str = ""
+    suffix: str = ""
+    context_files: tuple[ContextFile, ...] = ()
 
     @property
     def text(self) -> str:
@@ -127,9 +135,22 @@ class Prompt:
 
 
 def render(template: FimTemplate, order: str, prefix: str, suffix: str,
-           context_files: Sequence[ContextFile] = (), path: str = "") -> Prompt:
-    """Lay out a FIM prompt. Stable parts come first so the KV cache survives typing."""
+           context_files: Sequence[ContextFile] = (), path: str = "",
+           region_start: int = 0) -> Prompt:
+    """Lay out a FIM prompt. Stable parts come first so the KV cache survives typing.
+
+    SPM puts the suffix first, so typing at the cursor only changes the prompt's end.
+    A model trained only on PSM gets the SPLIT layout instead: the prefix up to
+    `region_start` (the start of the cursor's region, such as its function), the
+    suffix, the middle token, and then the rest of the prefix, so the model's "middle"
+    begins with the text typed in the region. What the model sees is still a FIM
+    sample, and typing again only changes the prompt's end.
+    """
+    given = (prefix, suffix, tuple(context_files))  # for engines that apply the template
     order = template.resolve_order(order)
+    region = ""
+    if order == SPLIT:
+        prefix, region = prefix[:region_start], prefix[region_start:]
     fmt = template.format_for(order)
     lead: list[tuple[str, bool]] = []
     if context_files:
@@ -140,7 +161,8 @@ def render(template: FimTemplate, order: str, prefix: str, suffix: str,
         else:
             prefix = "".join(_comment_block(item) for item in context_files) + prefix
     parts = lead + _split_format(fmt, template.specials, {"prefix": prefix, "suffix": suffix})
-    return Prompt(tuple(part for part in parts if part[0]))
+    parts.append((region, False))
+    return Prompt(tuple(part for part in parts if part[0]), *given)
 
 
 def _comment_block(item: ContextFile) -> str:

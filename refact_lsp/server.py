@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -23,10 +25,13 @@ from refact_lsp.completion import Completer, Job, Result, Worker
 from refact_lsp.config import Settings, editor_settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines import create_engine
-from refact_lsp.engines.base import EngineError
+from refact_lsp.engines.base import EngineError, EngineUnavailable
 from refact_lsp.models import ModelError
 
 log = logging.getLogger(__name__)
+
+STATS_METHOD = "refact/stats"
+WARM_DELAY_S = 0.3  # idle time after an edit before the next prompt is evaluated ahead
 
 # Settings whose change needs the engine loaded again.
 ENGINE_SETTINGS = ("model", "cache_dir", "template", "n_ctx", "n_threads", "n_gpu_layers",
@@ -73,6 +78,7 @@ class RefactLanguageServer(LanguageServer):
         self._worker: Worker | None = None
         self._load_lock = threading.Lock()
         self._shown_error: str | None = None
+        self._warm_timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- messages from any thread ------------------------------------------------------
 
@@ -99,7 +105,7 @@ class RefactLanguageServer(LanguageServer):
     def load_engine(self) -> concurrent.futures.Future[Completer]:
         """Start loading the engine in the background (once per settings change)."""
         with self._load_lock:
-            if self._completer is not None:
+            if self._completer is not None and not _unreachable(self._completer):
                 return self._completer
             future: concurrent.futures.Future[Completer] = concurrent.futures.Future()
             self._completer = future
@@ -124,11 +130,22 @@ class RefactLanguageServer(LanguageServer):
             future.set_exception(exc)
             return
         completer = Completer(engine, settings)
-        self._worker = Worker(completer.run)
+        self._worker = Worker(functools.partial(self._infer, completer))
         self._shown_error = None
         log.info("ready: %s", engine.description)
         progress.end(f"Ready: {engine.description}")
         future.set_result(completer)
+
+    def _infer(self, completer: Completer, job: Job) -> Result | None:
+        """Inference on the worker thread. A shared engine that stops answering is told
+        to the person once and gives empty answers until it is back."""
+        try:
+            result = completer.run(job)
+        except EngineError as exc:
+            self.show_error(str(exc))
+            return None
+        self._shown_error = None  # working again: the next failure is news
+        return result
 
     async def completer(self) -> Completer | None:
         """The ready completer, waiting for it to load; None where loading failed."""
@@ -166,6 +183,7 @@ class RefactLanguageServer(LanguageServer):
 
     async def suggest(self, uri: str, position: types.Position) -> Result | None:
         """The suggestion at a position, or None (unknown document, no model, cancelled)."""
+        self.cancel_warm(uri)
         completer = await self.completer()
         document = self.documents.get(uri)
         if completer is None or document is None or self._worker is None:
@@ -176,6 +194,31 @@ class RefactLanguageServer(LanguageServer):
         if isinstance(prepared, Result):
             return prepared
         return await self._run(prepared)
+
+    def warm_soon(self, uri: str, position: Position, delay: float = WARM_DELAY_S) -> None:
+        """After `delay` seconds without edits or requests for `uri`, evaluate the prompt
+        at `position` in the background so the next request there starts warm."""
+        timer = self._warm_timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        if self.loop is not None:
+            self._warm_timers[uri] = self.loop.call_later(delay, self._warm, uri, position)
+
+    def _warm(self, uri: str, position: Position) -> None:
+        self._warm_timers.pop(uri, None)
+        future, document = self._completer, self.documents.get(uri)
+        if future is None or not future.done() or future.exception() or document is None \
+                or self._worker is None:
+            return
+        job = future.result().prepare(document, position)
+        if isinstance(job, Job):
+            job.warm_only = True
+            self._worker.warm(job)
+
+    def cancel_warm(self, uri: str) -> None:
+        timer = self._warm_timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
 
     async def _run(self, job: Job) -> Result | None:
         worker = self._worker
@@ -270,8 +313,11 @@ def initialized(ls: RefactLanguageServer, params: types.InitializedParams) -> No
 
 def did_open(ls: RefactLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
     item = params.text_document
-    ls.documents[item.uri] = Document(item.uri, item.text, item.version, item.language_id,
-                                      encoding=str(ls.workspace.position_encoding))
+    document = Document(item.uri, item.text, item.version, item.language_id,
+                        encoding=str(ls.workspace.position_encoding))
+    ls.documents[item.uri] = document
+    # The cursor is not known yet: the end keeps the longest prompt start for any cursor.
+    ls.warm_soon(item.uri, document.position_at(len(document.text)), delay=0)
 
 
 def did_change(ls: RefactLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -289,13 +335,23 @@ def did_change(ls: RefactLanguageServer, params: types.DidChangeTextDocumentPara
         else:
             document.set_text(change.text)
     document.version = params.text_document.version
+    if params.content_changes:
+        change = params.content_changes[-1]
+        end = change.range.start if isinstance(change, types.TextDocumentContentChangePartial) \
+            else types.Position(0, 0)
+        offset = document.offset_at(Position(end.line, end.character)) + len(change.text)
+        ls.warm_soon(document.uri, document.position_at(offset))
 
 
 def did_close(ls: RefactLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
     document = ls.documents.pop(params.text_document.uri, None)
+    ls.cancel_warm(params.text_document.uri)
     if document is not None:
         if ls._worker is not None:
             ls._worker.supersede(document.uri)
+        if ls._completer is not None and ls._completer.done() \
+                and not ls._completer.exception():
+            ls._completer.result().forget(document.uri)
         document.close()
 
 
@@ -336,6 +392,16 @@ async def completion(ls: RefactLanguageServer, params: types.CompletionParams
                                  new_text))])
 
 
+async def stats(ls: RefactLanguageServer, params: Any) -> dict[str, Any]:
+    """`refact/stats`: what the caches saved, for benchmarks and curious people."""
+    completer = await ls.completer()
+    if completer is None:
+        return {}
+    values = dataclasses.asdict(completer.stats)
+    values["engine"] = completer.engine.description
+    return values
+
+
 def shutdown(ls: RefactLanguageServer, params: Any) -> None:
     ls.unload_engine()
 
@@ -350,6 +416,11 @@ def _word_before(text: str) -> str:
 def _range(start: Position, end: Position) -> types.Range:
     return types.Range(types.Position(start.line, start.character),
                        types.Position(end.line, end.character))
+
+
+def _unreachable(future: concurrent.futures.Future[Completer]) -> bool:
+    """A load that failed only because a shared engine was down: try it again."""
+    return future.done() and isinstance(future.exception(), EngineUnavailable)
 
 
 def _has_loop() -> bool:
@@ -371,4 +442,5 @@ HANDLERS: list[tuple[str, Callable[..., Any], Any]] = [
      types.InlineCompletionOptions()),
     (types.TEXT_DOCUMENT_COMPLETION, completion, types.CompletionOptions()),
     (types.SHUTDOWN, shutdown, None),
+    (STATS_METHOD, stats, None),
 ]

@@ -14,6 +14,10 @@ class EngineError(Exception):
     """An engine that cannot serve; the message is one line meant for a person."""
 
 
+class EngineUnavailable(EngineError):
+    """A shared engine that cannot be reached now but may come back: worth trying again."""
+
+
 # Called with the text generated so far; True stops generation.
 StopCheck = Callable[[str], bool]
 
@@ -26,6 +30,7 @@ class GenerationRequest:
     cancel: threading.Event = field(default_factory=threading.Event)
     temperature: float = 0.0
     key: str = ""  # the document: engines with slots keep one per key
+    time_budget_ms: int = 0  # for engines that enforce the time limit themselves; 0: none
 
 
 @dataclass

@@ -25,6 +25,7 @@ from refact_lsp.prompts import FimTemplate, Prompt, detect_template
 log = logging.getLogger(__name__)
 
 PROMPT_CHUNK = 128  # tokens evaluated between two looks at the cancel flag
+MIN_SHIFTED_RUN = 32  # a shorter run of cached tokens is evaluated again, not shifted
 
 
 class LlamaCppEngine(Engine):
@@ -64,6 +65,9 @@ class LlamaCppEngine(Engine):
                                  f"template {self.template.name!r} needs")
         self._stop_ids = {self._special_ids[t] for t in self.template.stops if self.has_token(t)}
         self.kv_reuse = kv_reuse
+        self._prompt_len = 0  # cached tokens that belong to the last prompt (not generated)
+        memory = self._llama_cpp.llama_get_memory(self.llm._ctx.ctx)
+        self._can_shift = bool(memory and self._llama_cpp.llama_memory_can_shift(memory))
         self.description = (f"{model_path.name} ({self.architecture}, template "
                             f"{self.template.name}, n_ctx {self.n_ctx}, "
                             f"gpu layers {n_gpu_layers if _gpu() else 0})")
@@ -111,26 +115,56 @@ class LlamaCppEngine(Engine):
     def _evaluate(self, tokens: list[int], cancel: threading.Event) -> tuple[int, bool]:
         """Bring the KV cache to hold `tokens`; returns (tokens reused, finished).
 
-        The longest common prefix with what the cache holds is kept (all but the last
-        token, whose logits are needed); the rest is evaluated in chunks so that a
-        cancellation is seen within one chunk.
+        Kept from what the cache holds: the longest common prefix, then (as llama.cpp's
+        server does with --cache-reuse) later runs of the cached prompt that the new
+        one continues with after a deletion, such as a prefix window whose start moved
+        on, shifted left into place. The rest is evaluated in chunks so that a
+        cancellation is seen within one chunk. The last token is always evaluated: its
+        logits start the generation.
         """
         llm = self.llm
-        reused = 0
-        if self.kv_reuse and llm.n_tokens > 0:
-            cached = llm.input_ids[:llm.n_tokens]
-            limit = min(len(cached), len(tokens) - 1)
-            mismatch = np.nonzero(cached[:limit] != np.asarray(tokens[:limit]))[0]
-            reused = int(mismatch[0]) if len(mismatch) else limit
-        if not llm._ctx.kv_cache_seq_rm(-1, reused, -1):
-            reused = 0
+        old = llm.input_ids[:self._prompt_len].copy() if self.kv_reuse else np.empty(0, np.intc)
+        new = np.asarray(tokens, dtype=np.intc)
+        head = _common_prefix(old, new, min(len(old), len(new) - 1))
+        if self._can_shift and head < len(old) - 1:
+            head = self._reuse_shifted(old, new, head)
+        if not llm._ctx.kv_cache_seq_rm(-1, head, -1):
+            head = 0
             llm.reset()
-        llm.n_tokens = reused
-        for start in range(reused, len(tokens), PROMPT_CHUNK):
+            llm._ctx.kv_cache_clear()
+        llm.n_tokens = head
+        for start in range(head, len(tokens), PROMPT_CHUNK):
             if cancel.is_set():
-                return reused, False
+                self._prompt_len = llm.n_tokens
+                return head, False
             llm.eval(tokens[start:start + PROMPT_CHUNK])
-        return reused, True
+        self._prompt_len = len(tokens)
+        return head, True
+
+    def _reuse_shifted(self, old: np.ndarray, new: np.ndarray, head: int) -> int:
+        """Shift runs of at least MIN_SHIFTED_RUN cached tokens left to where the new
+        prompt has them; returns how many leading tokens of `new` the cache then holds.
+
+        Only left shifts: llama.cpp requires a sequence's positions to stay consecutive,
+        so tokens cannot be inserted before cells already in the cache.
+        """
+        llm = self.llm
+        cached = head  # where in `old` to look for the next run
+        end_old, end_new = len(old) - 1, len(new) - 1
+        while cached < end_old and head < end_new:
+            for offset in np.nonzero(old[cached:end_old] == new[head])[0][:64]:
+                start = cached + int(offset)
+                run = _common_prefix(old[start:end_old], new[head:end_new],
+                                     min(end_old - start, end_new - head))
+                if run >= MIN_SHIFTED_RUN:
+                    llm._ctx.kv_cache_seq_rm(-1, head, start)
+                    llm._ctx.kv_cache_seq_shift(0, start, start + run, head - start)
+                    llm.input_ids[head:head + run] = old[start:start + run]
+                    head, cached = head + run, start + run
+                    break
+            else:
+                break
+        return head
 
     def warm(self, prompt: Prompt, cancel: threading.Event) -> int:
         with self._lock:
@@ -189,6 +223,11 @@ class LlamaCppEngine(Engine):
     def close(self) -> None:
         with self._lock:
             self.llm.close()
+
+
+def _common_prefix(a: np.ndarray, b: np.ndarray, limit: int) -> int:
+    differ = np.nonzero(a[:limit] != b[:limit])[0]
+    return int(differ[0]) if len(differ) else max(0, limit)
 
 
 def _pick(logits: np.ndarray, temperature: float,
