@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Gets the editor tests ready and builds the VS Code extension; .ci/run calls this.
+#   - Debian's neovim, emacs-nox and elpa-eglot for tests/test_editors.py
+#   - the extension: npm ci, compile, its settings mapping tests, and a .vsix
+set -euo pipefail
+cd "$(dirname "$0")"
+
+missing=()
+for package in neovim emacs-nox elpa-eglot; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "editors/ci.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+nvim --version | head -n 1
+emacs --version | head -n 1
+
+cd vscode
+npm ci --no-audit --no-fund
+npm run compile
+npm test
+# Packaging runs `vscode:prepublish` (a compile) and reads only node_modules: no network.
+npm run package
+ls -l refact-lsp.vsix
