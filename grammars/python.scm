@@ -4,8 +4,8 @@
 ; extensions: .py .pyi .pyw
 ; line-comment: #
 
-(function_definition) @definition
-(class_definition) @definition
+(function_definition name: (identifier) @name) @definition
+(class_definition name: (identifier) @name) @definition
 (decorated_definition) @definition
 
 (block) @block
@@ -21,6 +21,9 @@
   (delete_statement)
   (global_statement)
   (nonlocal_statement)
+  (print_statement)
+  (exec_statement)
+  (type_alias_statement)
   (if_statement)
   (for_statement)
   (while_statement)
@@ -43,3 +46,4 @@
 
 (comment) @comment
 (string) @string
+(argument_list) @arguments

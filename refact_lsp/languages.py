@@ -10,8 +10,9 @@ comes from and which files it is for, for example::
     ; line-comment: #
 
 and then captures the nodes the context extractor and the stop rules need:
-`@definition`, `@block`, `@statement`, `@import`, `@comment`, `@string`. Adding a
-language is installing its grammar wheel and adding such a file, no code.
+`@definition` (with its `@name`, where it has one), `@block`, `@statement`, `@import`,
+`@comment`, `@string` and `@arguments`. Adding a language is installing its grammar wheel
+and adding such a file, no code.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from tree_sitter import Query
 log = logging.getLogger(__name__)
 
 HEADER = re.compile(r"^;\s*([a-z-]+)\s*:\s*(.*?)\s*$")
-CAPTURES = ("definition", "block", "statement", "import", "comment", "string")
+CAPTURES = ("definition", "name", "block", "statement", "import", "comment", "string",
+            "arguments")
 
 
 @dataclass(frozen=True)
