@@ -7,7 +7,7 @@ from refact_lsp.engines.base import Engine, EngineError
 from refact_lsp.models import Progress, resolve
 from refact_lsp.prompts import template_named
 
-KINDS = ("llama-cpp",)
+KINDS = ("llama-cpp", "llama-server", "openai")
 
 
 def create_engine(settings: Settings, progress: Progress | None = None) -> Engine:
@@ -30,4 +30,11 @@ def create_engine(settings: Settings, progress: Progress | None = None) -> Engin
                               n_gpu_layers=settings.n_gpu_layers,
                               flash_attn=settings.flash_attn, template=template,
                               kv_reuse=settings.kv_reuse)
+    if kind in ("llama-server", "openai"):
+        from refact_lsp.engines.http import LlamaServerEngine, OpenAIEngine
+
+        if progress:
+            progress(0, None, f"connecting to {kind} at {settings.engine.url}")
+        engine_class = LlamaServerEngine if kind == "llama-server" else OpenAIEngine
+        return engine_class(settings.engine, n_ctx=settings.n_ctx, template=template)
     raise EngineError(f"unknown engine kind {kind!r}; known: {', '.join(KINDS)}")

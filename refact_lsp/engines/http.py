@@ -1,0 +1,391 @@
+"""Engines on a shared inference server: llama.cpp's llama-server, or any server with
+OpenAI's /v1/completions (vLLM, TGI, Ollama, llama-cpp-python's server, hosted Refact).
+
+Generation is streamed so that the same stop rules as the embedded engine end it as
+early: `should_stop` is asked after every streamed piece, and a stop or a cancellation
+closes the HTTP request, which makes the server drop the generation. Requests run on a
+private asyncio loop so that a cancellation can close a request at any moment, even
+while the server is still evaluating the prompt and has sent nothing yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import json
+import logging
+import threading
+import time
+import zlib
+from abc import abstractmethod
+from collections.abc import Coroutine, Iterator
+from typing import Any
+
+import httpx
+
+from refact_lsp.config import EngineSettings
+from refact_lsp.engines.base import (
+    Engine,
+    EngineError,
+    EngineUnavailable,
+    Generation,
+    GenerationRequest,
+)
+from refact_lsp.prompts import TEMPLATES, FimTemplate, detect_template
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+TOKENIZE_TIMEOUT_S = 1.0  # counts are asked for on the LSP thread: an estimate beats a wait
+CANCEL_POLL_S = 0.02  # how soon a cancellation closes a request the server is silent on
+
+
+class HttpEngine(Engine):
+    """What both kinds of server share: the connection, errors, token counts, streaming."""
+
+    kind: str
+    remote_tokenizer = False  # True where the server counts tokens for us
+    _bos = 0  # tokens the server's tokenizer adds to any text
+
+    def __init__(self, settings: EngineSettings, *, n_ctx: int,
+                 template: FimTemplate | None) -> None:
+        if not settings.url:
+            raise EngineError(f"engine kind {self.kind} needs engine.url, the server's base "
+                              "URL (such as http://127.0.0.1:8080)")
+        self.settings = settings
+        self.url = settings.url.rstrip("/").removesuffix("/v1")
+        headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+        self._client = httpx.AsyncClient(
+            base_url=self.url, headers=headers,
+            timeout=httpx.Timeout(settings.timeout_s,
+                                  connect=min(settings.timeout_s, CONNECT_TIMEOUT_S)),
+            transport=httpx.AsyncHTTPTransport(retries=1))  # retries failed connects once
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name=f"refact-lsp-{self.kind}")
+        self._thread.start()
+        self._count_remote = functools.lru_cache(maxsize=32)(self._count_uncached)
+        self.reachable = True  # False after a connection error: counts are then estimated
+        try:
+            self.template = self._connect(n_ctx, template)
+        except BaseException:
+            self.close()
+            raise
+
+    @abstractmethod
+    def _connect(self, n_ctx: int, template: FimTemplate | None) -> FimTemplate:
+        """Ask the server what it serves; sets n_ctx and description, returns the
+        template."""
+
+    @abstractmethod
+    def _tokenize(self, text: str) -> list[Any] | None:
+        """The server's tokens for `text`, or None where it has no tokenizer endpoint."""
+
+    @abstractmethod
+    def _request(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        """The path and JSON body that stream a completion for `request`."""
+
+    @abstractmethod
+    def _fold(self, event: dict[str, Any], generation: Generation) -> str | None:
+        """Add one streamed event to `generation`; returns how generation ended (eos,
+        max_tokens) once the event says it did, else None."""
+
+    # -- requests ----------------------------------------------------------------------
+
+    def _on_loop(self, coroutine: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    def _send(self, method: str, path: str, body: Any = None,
+              timeout: float | None = None) -> Any:
+        """One request, answered with its decoded JSON body."""
+        return self._on_loop(self._send_async(method, path, body, timeout)).result()
+
+    async def _send_async(self, method: str, path: str, body: Any,
+                          timeout: float | None) -> Any:
+        with self._errors():
+            response = await self._client.request(
+                method, path, json=body,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout)
+            await self._check(response)
+            return response.json()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """httpx's exceptions as an EngineError that a person can act on; keeps
+        `reachable` up to date."""
+        try:
+            yield
+        except httpx.TransportError as exc:
+            self.reachable = False
+            if isinstance(exc, httpx.TimeoutException) \
+                    and not isinstance(exc, httpx.ConnectTimeout):
+                raise EngineUnavailable(f"{self.kind} at {self.url} did not answer in time; "
+                                        "completions resume when it does") from None
+            reason = str(exc) or type(exc).__name__
+            raise EngineUnavailable(f"cannot reach {self.kind} at {self.url} ({reason}); "
+                                    "completions resume when it answers") from None
+        except json.JSONDecodeError:
+            raise EngineError(f"{self.kind} at {self.url} sent something that is not "
+                              "JSON; is engine.url right?") from None
+        self.reachable = True
+
+    async def _check(self, response: httpx.Response) -> None:
+        """An HTTP error status as an EngineError that says what to do."""
+        if response.is_success:
+            return
+        await response.aread()
+        where = f"{self.kind} at {self.url}"
+        status = response.status_code
+        if status in (401, 403):
+            raise EngineError(f"{where} refused the API key (HTTP {status}); set "
+                              "engine.apiKey or the REFACT_LSP_API_KEY environment variable")
+        if status == 503:  # llama-server while it loads the model
+            raise EngineUnavailable(f"{where} is not ready: {_error_detail(response)}")
+        raise EngineError(f"{where} answered HTTP {status} to {response.request.url.path}: "
+                          f"{_error_detail(response)}")
+
+    # -- tokens ------------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        """The server's count where it can tell, else an estimate that errs on the high
+        side (a prompt a little short does no harm; one too long fails)."""
+        if not text:
+            return 0
+        if self.remote_tokenizer and self.reachable:
+            try:
+                return self._count_remote(text)
+            except EngineError:
+                pass
+        return estimate_tokens(text)
+
+    def _count_uncached(self, text: str) -> int:
+        tokens = self._tokenize(text)
+        if tokens is None:
+            raise EngineError(f"{self.kind} at {self.url} counted no tokens")
+        return len(tokens)
+
+    def _has_token(self, text: str) -> bool:
+        """True where the server's tokenizer reads `text` as a single token."""
+        try:
+            tokens = self._tokenize(text)
+        except EngineError:
+            return False
+        return tokens is not None and len(tokens) == 1 + self._bos
+
+    def _template(self, template: FimTemplate | None, model: str) -> FimTemplate:
+        """The settings' template, else the one whose tokens the server's vocabulary has,
+        else the one the model's name suggests."""
+        if template is not None:
+            return template
+        if self.remote_tokenizer:
+            try:
+                return detect_template(self._has_token, None)
+            except ValueError as exc:
+                raise EngineError(f"{self.kind} at {self.url} serves {model}: {exc}") from None
+        for name, candidate in TEMPLATES.items():
+            if name in model.lower():
+                return candidate
+        raise EngineError(f"cannot tell the fill-in-the-middle template of {model} at "
+                          f"{self.url}; set 'template' (one of {', '.join(TEMPLATES)})")
+
+    # -- generation --------------------------------------------------------------------
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        path, body = self._request(request)
+        future = self._on_loop(self._stream(path, body, request))
+        while True:
+            try:
+                return future.result(timeout=CANCEL_POLL_S)
+            except concurrent.futures.TimeoutError:
+                if request.cancel.is_set():
+                    future.cancel()  # cancels the task, and so closes the connection
+                    return Generation("", "cancelled")
+
+    async def _stream(self, path: str, body: dict[str, Any],
+                      request: GenerationRequest) -> Generation:
+        started = time.perf_counter()
+        generation = Generation("", "max_tokens")
+        with self._errors():
+            async with self._client.stream("POST", path, json=body) as response:
+                await self._check(response)
+                generation.prompt_ms = (time.perf_counter() - started) * 1000
+                generation.stopped_by = await self._read(response, request, generation)
+        generation.generate_ms = (time.perf_counter() - started) * 1000 - generation.prompt_ms
+        return generation
+
+    async def _read(self, response: httpx.Response, request: GenerationRequest,
+                    generation: Generation) -> str:
+        """Read server-sent events until the server ends, a stop rule fires or the
+        request is cancelled; leaving early closes the response."""
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue  # blank separators, comments, pings
+            data = line[len("data:"):].strip()
+            if data == "[DONE]":
+                break
+            event = json.loads(data)
+            if "error" in event:
+                raise EngineError(f"{self.kind} at {self.url}: {_message(event['error'])}")
+            ended = self._fold(event, generation)
+            if ended:
+                return ended
+            if request.cancel.is_set():
+                return "cancelled"
+            if request.should_stop(generation.text):
+                return "stop"
+        return "max_tokens"  # the stream ended without saying why: treat it as cut short
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        self._on_loop(self._client.aclose()).result(timeout=5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+
+class LlamaServerEngine(HttpEngine):
+    """llama.cpp's llama-server. /infill applies the model's own FIM template (with its
+    repository-level layout for open files), and each document keeps to one slot so
+    that its KV cache survives from one keystroke to the next."""
+
+    kind = "llama-server"
+    remote_tokenizer = True
+
+    def _connect(self, n_ctx: int, template: FimTemplate | None) -> FimTemplate:
+        props = self._send("GET", "/props")
+        self.slots = max(1, int(props.get("total_slots") or 1))
+        slot_ctx = int((props.get("default_generation_settings") or {}).get("n_ctx") or 0)
+        self.n_ctx = min(n_ctx, slot_ctx) if slot_ctx > 0 else n_ctx
+        model = str(props.get("model_path") or "its model").rsplit("/", 1)[-1]
+        chosen = self._template(template, model)
+        self.description = (f"llama-server at {self.url} ({model}, template {chosen.name}, "
+                            f"n_ctx {self.n_ctx} a slot, {self.slots} slots)")
+        return chosen
+
+    def _tokenize(self, text: str) -> list[Any] | None:
+        reply = self._send("POST", "/tokenize", {"content": text, "add_special": False},
+                           timeout=TOKENIZE_TIMEOUT_S)
+        return reply.get("tokens")
+
+    def _request(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        prompt = request.prompt
+        slot = zlib.crc32(request.key.encode("utf-8")) % self.slots if request.key else -1
+        return "/infill", {
+            "input_prefix": prompt.prefix,
+            "input_suffix": prompt.suffix,
+            "input_extra": [{"filename": item.path, "text": item.text}
+                            for item in prompt.context_files],
+            "prompt": "",
+            "n_predict": request.max_tokens,
+            "t_max_predict_ms": request.time_budget_ms,
+            "temperature": request.temperature,
+            "cache_prompt": True,
+            "id_slot": slot,
+            "stream": True,
+            "response_fields": ["content", "stop", "stop_type", "tokens_cached",
+                                "tokens_evaluated", "tokens_predicted"],
+        }
+
+    def _fold(self, event: dict[str, Any], generation: Generation) -> str | None:
+        generation.text += event.get("content") or ""
+        generation.prompt_tokens = event.get("tokens_evaluated", generation.prompt_tokens)
+        generation.generated_tokens = event.get("tokens_predicted",
+                                                generation.generated_tokens)
+        if not event.get("stop"):
+            return None
+        generation.reused_tokens = event.get("tokens_cached", 0)
+        return "max_tokens" if event.get("stop_type") == "limit" else "eos"
+
+
+class OpenAIEngine(HttpEngine):
+    """Any server with OpenAI's /v1/completions. The prompt is ours, rendered from the
+    same templates as the embedded engine's."""
+
+    kind = "openai"
+    # Tokenizer endpoints and the field that carries the text, tried in turn:
+    # llama-cpp-python's server, then vLLM's.
+    TOKENIZERS = (("/extras/tokenize", "input"), ("/tokenize", "prompt"))
+
+    def _connect(self, n_ctx: int, template: FimTemplate | None) -> FimTemplate:
+        listed = self._send("GET", "/v1/models").get("data") or []
+        if not self.settings.model and not listed:
+            raise EngineError(f"{self.url} lists no models; set engine.model")
+        self.model = self.settings.model or str(listed[0]["id"])
+        served = next((entry for entry in listed if entry.get("id") == self.model), {})
+        self.n_ctx = min(n_ctx, int(served.get("max_model_len") or n_ctx))  # vLLM says
+        self._tokenizer = self._find_tokenizer()
+        self.remote_tokenizer = self._tokenizer is not None
+        if self.remote_tokenizer:
+            self._bos = len(self._tokenize("") or ())
+        chosen = self._template(template, self.model)
+        counted = "its tokenizer" if self.remote_tokenizer else "an estimate"
+        self.description = (f"openai at {self.url} ({self.model}, template {chosen.name}, "
+                            f"n_ctx {self.n_ctx}, tokens counted with {counted})")
+        return chosen
+
+    def _find_tokenizer(self) -> tuple[str, str] | None:
+        for path, field in self.TOKENIZERS:
+            try:
+                reply = self._send("POST", path, self._tokenize_body(field, "def f():\n"),
+                                   timeout=TOKENIZE_TIMEOUT_S)
+            except EngineUnavailable:
+                raise
+            except EngineError:
+                continue  # not this server's endpoint
+            if isinstance(reply, dict) and reply.get("tokens"):
+                return path, field
+        return None
+
+    def _tokenize_body(self, field: str, text: str) -> dict[str, Any]:
+        return {field: text, "model": self.model, "add_special_tokens": False}
+
+    def _tokenize(self, text: str) -> list[Any] | None:
+        if self._tokenizer is None:
+            return None
+        path, field = self._tokenizer
+        reply = self._send("POST", path, self._tokenize_body(field, text),
+                           timeout=TOKENIZE_TIMEOUT_S)
+        return reply.get("tokens")
+
+    def _request(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        return "/v1/completions", {
+            "model": self.model,
+            "prompt": request.prompt.text,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stop": list(self.template.stops),
+            "stream": True,
+        }
+
+    def _fold(self, event: dict[str, Any], generation: Generation) -> str | None:
+        choice = (event.get("choices") or [{}])[0]
+        text = choice.get("text") or ""
+        generation.text += text
+        generation.generated_tokens += 1 if text else 0
+        reason = choice.get("finish_reason")
+        if reason is None:
+            return None
+        return "max_tokens" if reason == "length" else "eos"
+
+
+def estimate_tokens(text: str) -> int:
+    """Two bytes of UTF-8 a token: more tokens than code tokenizers make of code."""
+    return (len(text.encode("utf-8")) + 1) // 2
+
+
+def _message(error: Any) -> str:
+    return str(error.get("message") or error) if isinstance(error, dict) else str(error)
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """The server's own words on an error, short."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason_phrase)[:200]
+    if isinstance(body, dict):
+        body = body.get("error") or body.get("detail") or body
+    return _message(body)[:200]
