@@ -16,16 +16,13 @@ generation on the shared engine.
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
 import itertools
-import math
 import os
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +33,7 @@ from pygls.lsp.client import LanguageClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.replay import Block, function_blocks, keys, percentile  # noqa: E402
 from refact_lsp import models  # noqa: E402
 from tests.engine_servers import (  # noqa: E402
     EngineProcess,
@@ -63,26 +61,10 @@ class Tally:
         self.suggestions += other.suggestions
 
 
-@dataclass
-class Block:
-    """Lines of a module that a person types again, at line `start` of the rest."""
-
-    path: Path
-    start: int
-    lines: list[str]
-
-
 def blocks() -> list[Block]:
     """Function bodies of 3 to 8 lines from the project's modules, in a fixed order."""
-    found = []
-    for path in sorted((ROOT / "refact_lsp").rglob("*.py")):
-        source = path.read_text().split("\n")
-        for node in ast.walk(ast.parse("\n".join(source))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                start, end = node.body[0].lineno - 1, node.end_lineno or 0
-                if 3 <= end - start <= 8 and not isinstance(node.body[0], ast.Expr):
-                    found.append(Block(path, start, source[start:end]))
-    return found
+    return [block for path in sorted((ROOT / "refact_lsp").rglob("*.py"))
+            for block in function_blocks(path)]
 
 
 class Person:
@@ -164,7 +146,7 @@ class Person:
         uri = self._open(block)
         line, column = block.start, 0
         try:
-            for version, key in enumerate(_keys(block.lines), start=2):
+            for version, key in enumerate(keys(block.lines), start=2):
                 if time.monotonic() > deadline:
                     return False
                 if self.previous and not self.previous[1].done():
@@ -175,13 +157,14 @@ class Person:
                 self.client.text_document_did_change(types.DidChangeTextDocumentParams(
                     types.VersionedTextDocumentIdentifier(uri=uri, version=version),
                     [types.TextDocumentContentChangePartial(types.Range(at, at), key)]))
-                line, column = (line + 1, 0) if key == "\n" else (line, column + len(key))
+                line, column = (line + 1, len(key) - 1) if key.startswith("\n") \
+                    else (line, column + len(key))
                 msg_id = f"{uri}#{version}"
                 task = asyncio.ensure_future(
                     self._timed(uri, types.Position(line, column), msg_id, tally))
                 self.pending.append(task)
                 self.previous = (msg_id, task)
-                await asyncio.sleep(self.random.uniform(1.0, 3.0) if key == "\n"
+                await asyncio.sleep(self.random.uniform(1.0, 3.0) if key.startswith("\n")
                                     else self.random.uniform(0.08, 0.25))
             return True
         finally:
@@ -214,26 +197,9 @@ class Person:
         await self.client.stop()
 
 
-def _keys(lines: list[str]) -> Iterator[str]:
-    """Keystrokes that type `lines`: the indentation at once (editors indent), then
-    each character, then Enter."""
-    for text in lines:
-        indent = text[:len(text) - len(text.lstrip())]
-        if indent:
-            yield indent
-        yield from text[len(indent):]
-        yield "\n"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    """The nearest-rank percentile: a value that was measured."""
-    ranked = sorted(values)
-    return ranked[max(0, math.ceil(q * len(ranked)) - 1)]
-
-
 def report(name: str, people: int, tally: Tally) -> str:
     served = len(tally.latencies_ms)
-    p50, p95 = (f"{_percentile(tally.latencies_ms, q):.0f}" if served else "-"
+    p50, p95 = (f"{percentile(tally.latencies_ms, q):.0f}" if served else "-"
                 for q in (0.50, 0.95))
     requests = served + tally.cancelled + tally.failed
     return (f"{name:<8}{people:>7}{requests:>10}{served:>8}{tally.cancelled:>11}"

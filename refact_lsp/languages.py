@@ -9,7 +9,9 @@ comes from and which files it is for, for example::
     ; extensions: .py .pyi
     ; line-comment: #
 
-and then captures the nodes the context extractor and the stop rules need:
+(`; inherits: NAME` takes the captures of grammars/NAME.scm, for a grammar that is a
+variant of another, such as TSX of TypeScript) and then captures the nodes the context
+extractor and the stop rules need:
 `@definition` (with its `@name`, where it has one), `@block`, `@statement`, `@import`,
 `@comment`, `@string` and `@arguments`. Adding a language is installing its grammar wheel
 and adding such a file, no code.
@@ -68,13 +70,11 @@ def _grammar_files() -> dict[str, str]:
 @functools.cache
 def _specs() -> tuple[_Spec, ...]:
     specs = []
-    for name, source in sorted(_grammar_files().items()):
-        header: dict[str, str] = {}
-        for line in source.splitlines():
-            match = HEADER.match(line)
-            if not match:
-                break
-            header[match.group(1)] = match.group(2)
+    files = _grammar_files()
+    for name, source in sorted(files.items()):
+        header = _header(source)
+        if header.get("inherits") in files:
+            source += files[header["inherits"]]
         if "module" not in header:
             log.warning("grammars/%s.scm has no '; module:' header; skipped", name)
             continue
@@ -88,6 +88,16 @@ def _specs() -> tuple[_Spec, ...]:
             source=source,
         ))
     return tuple(specs)
+
+
+def _header(source: str) -> dict[str, str]:
+    header: dict[str, str] = {}
+    for line in source.splitlines():
+        match = HEADER.match(line)
+        if not match:
+            break
+        header[match.group(1)] = match.group(2)
+    return header
 
 
 @functools.cache

@@ -1,0 +1,278 @@
+"""Typing replay: how long a person waits for a suggestion while writing code.
+
+A person retypes the bodies of several functions of a Python standard-library module:
+one incremental `didChange` per keystroke at 12 keystrokes/s, an inline completion
+request after each (the stale one cancelled), and a pause at every new line, where the
+wait for the suggestion is measured and its first line compared with the line then
+typed. Printed for each system, in one run:
+
+- warm: the server as shipped (KV reuse, suggestion cache, warm-up);
+- cold: the same replay with reuse and caches disabled;
+- floor: the time to generate the suggestion's tokens alone on a warm cache;
+- llama-server: llama.vim's way (given --llama-server PATH or a built binary):
+  `/infill` with 256 lines before the cursor, 64 after, n_predict 128,
+  t_max_predict_ms 1000, cache_prompt, one request in flight.
+
+    .venv/bin/python -m benchmarks.typing_replay --functions 3
+    .venv/bin/python -m benchmarks.typing_replay --minutes 30 --only warm   # RSS soak
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from lsprotocol import types
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.replay import (  # noqa: E402
+    Block,
+    Editor,
+    function_blocks,
+    keys,
+    memory_mb,
+    percentile,
+)
+from refact_lsp import models  # noqa: E402
+
+MODEL = "qwen2.5-coder-0.5b"
+SERVER_FLAGS: list[str] = []  # such as ["-v"] to see the server's debug log
+MODULE = Path(sysconfig.get_paths()["stdlib"]) / "configparser.py"
+
+
+@dataclass
+class Run:
+    """What one system did over the replay."""
+
+    name: str
+    waits: list[float] = field(default_factory=list)  # seconds, at each pause
+    exact: int = 0  # pauses where the suggestion's first line was the line then typed
+    floors: list[float] = field(default_factory=list)  # seconds of generation alone
+    rss_mb: list[float] = field(default_factory=list)  # sampled after each block
+    peak_rss_mb: float = 0.0
+    reuse: float | None = None  # share of prompt tokens served from the KV cache
+    cancelled: int = 0
+    failed: int = 0
+    cache_hits: int = 0
+
+    def row(self) -> str:
+        waits = self.waits
+        p50 = statistics.median(waits) if waits else 0
+        p95 = percentile(waits, 0.95) if waits else 0
+        exact = 100 * self.exact / len(waits) if waits else 0
+        reuse = f"{100 * self.reuse:.0f}%" if self.reuse is not None else "-"
+        floor = f"{statistics.median(self.floors):.2f}" if self.floors else "-"
+        rss = f"{self.peak_rss_mb:.0f}" if self.peak_rss_mb else "-"
+        return (f"{self.name:<13}{len(waits):>7}{p50:>8.2f}{p95:>8.2f}{max(waits, default=0):>8.2f}"
+                f"{floor:>8}{exact:>8.0f}%{reuse:>8}{rss:>9}{self.cancelled:>7}{self.failed:>6}"
+                f"{self.cache_hits:>6}")
+
+
+HEADER = (f"{'system':<13}{'pauses':>7}{'p50 s':>8}{'p95 s':>8}{'max s':>8}{'floor':>8}"
+          f"{'exact':>9}{'reused':>8}{'peak MB':>9}{'cancel':>7}{'fail':>6}{'hits':>6}")
+
+
+def choose(count: int) -> list[Block]:
+    """`count` function bodies spread over the module, first to last."""
+    blocks = function_blocks(MODULE, min_lines=3, max_lines=8)
+    step = max(1, len(blocks) // count)
+    return blocks[::step][:count]
+
+
+def document_without(blocks: list[Block]) -> str:
+    lines = MODULE.read_text().split("\n")
+    for block in reversed(blocks):
+        lines[block.start:block.start + len(block.lines)] = [""]
+    return "\n".join(lines)
+
+
+def first_line(text: str) -> str:
+    return text.split("\n")[0].strip()
+
+
+async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
+                        keys_per_s: float, model: str, deadline: float) -> Run:
+    """Type the blocks into one document through the real server over LSP."""
+    run = Run(name)
+    editor = Editor(["--model", model, *SERVER_FLAGS], options, name=name)
+    await editor.start()
+    uri = f"file:///replay/{MODULE.name}"
+    while True:
+        editor.open(uri, document_without(blocks))
+        version, shift = 1, 0
+        for block in blocks:
+            line, column = block.start + shift, 0
+            for number, key in enumerate(keys(block.lines)):
+                version += 1
+                editor.insert(uri, version, types.Position(line, column), key)
+                if key.startswith("\n"):
+                    line, column = line + 1, len(key) - 1
+                else:
+                    column += len(key)
+                if number == 0 or key.startswith("\n"):
+                    await pause(editor, uri, types.Position(line, column), block, line - block
+                                .start - shift, run)
+                else:
+                    editor.ask_soon(uri, types.Position(line, column))
+                    await asyncio.sleep(1 / keys_per_s)
+            shift += len(block.lines) - 1
+            run.rss_mb.append(editor.rss_mb())
+        editor.close(uri)
+        if time.monotonic() > deadline:
+            break
+    stats = await editor.stats()
+    run.reuse = stats["reused_tokens"] / max(1, stats["prompt_tokens"])
+    run.cache_hits = stats["cache_hits"]
+    run.peak_rss_mb = editor.peak_rss_mb()
+    run.cancelled, run.failed = editor.cancelled, editor.failed
+    await editor.stop()
+    return run
+
+
+async def pause(editor: Editor, uri: str, at: types.Position, block: Block, index: int,
+                run: Run) -> None:
+    """The person stops at a new line and waits for the suggestion."""
+    before = await editor.stats()
+    waited, text = await editor.timed_ask(uri, at)
+    after = await editor.stats()
+    run.waits.append(waited)
+    run.exact += bool(text) and first_line(text) == block.lines[index].strip()
+    if after["generations"] > before["generations"] and after["last"]:
+        run.floors.append(after["last"]["generate_ms"] / 1000)
+
+
+async def replay_llama_server(binary: Path, model_path: Path, blocks: list[Block],
+                              keys_per_s: float) -> Run:
+    """The same keystrokes the llama.vim way, straight to llama.cpp's server."""
+    from tests.engine_servers import free_port, start_llama_server
+
+    run = Run("llama-server")
+    log = Path(tempfile.mkdtemp(prefix="replay-")) / "llama-server.log"
+    server = start_llama_server(binary, model_path, free_port(), log, slots=1,
+                                extra=["-b", "1024", "-ub", "1024"])
+    lines = document_without(blocks).split("\n")
+    in_flight: asyncio.Task[str] | None = None
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+            shift = 0
+            for block in blocks:
+                line, column = block.start + shift, 0
+                for number, key in enumerate(keys(block.lines)):
+                    if key.startswith("\n"):
+                        lines[line + 1:line + 1] = [key[1:]]
+                        line, column = line + 1, len(key) - 1
+                    else:
+                        lines[line] = lines[line][:column] + key + lines[line][column:]
+                        column += len(key)
+                    if in_flight and not in_flight.done():
+                        in_flight.cancel()
+                        run.cancelled += 1
+                    request = asyncio.ensure_future(_infill(client, lines, line, column))
+                    if number == 0 or key.startswith("\n"):
+                        started = time.perf_counter()
+                        text = await request
+                        run.waits.append(time.perf_counter() - started)
+                        index = line - block.start - shift
+                        run.exact += bool(text) and first_line(text) == block.lines[index].strip()
+                        in_flight = None
+                    else:
+                        in_flight = request
+                        await asyncio.sleep(1 / keys_per_s)
+                shift += len(block.lines) - 1
+            if in_flight:
+                in_flight.cancel()
+        run.peak_rss_mb = memory_mb(server.process.pid)
+    finally:
+        server.stop()
+    return run
+
+
+async def _infill(client: httpx.AsyncClient, lines: list[str], line: int,
+                  column: int) -> str:
+    """One llama.vim request: 256 lines before, 64 after, the line's prefix as prompt."""
+    current = lines[line]
+    body = {
+        "input_prefix": "".join(text + "\n" for text in lines[max(0, line - 256):line]),
+        "prompt": current[:column],
+        "input_suffix": current[column:] + "\n"
+        + "".join(text + "\n" for text in lines[line + 1:line + 65]),
+        "input_extra": [], "n_predict": 128, "t_max_predict_ms": 1000, "top_k": 40,
+        "top_p": 0.99, "samplers": ["top_k", "top_p", "infill"], "stream": False,
+        "cache_prompt": True, "n_indent": len(current) - len(current.lstrip()),
+    }
+    try:
+        response = await client.post("/infill", json=body)
+        return str(response.json().get("content", ""))
+    except (httpx.HTTPError, ValueError):
+        return ""
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    blocks = choose(args.functions)
+    model_path = models.resolve(args.model)
+    deadline = time.monotonic() + args.minutes * 60
+    print(f"module {MODULE} ({len(MODULE.read_text().splitlines())} lines), "
+          f"{len(blocks)} functions, {sum(len(b.lines) for b in blocks)} lines, "
+          f"{sum(len(k) for b in blocks for k in keys(b.lines))} characters, "
+          f"{args.keys_per_s} keystrokes/s, model {model_path.name}")
+    runs = []
+    if args.only in (None, "warm"):
+        runs.append(await replay_server("warm", {"maxTokens": args.max_tokens}, blocks,
+                                        args.keys_per_s, args.model, deadline))
+    if args.only in (None, "cold"):
+        runs.append(await replay_server("cold", {"maxTokens": args.max_tokens,
+                                                 "kvReuse": False, "cache": False},
+                                        blocks, args.keys_per_s, args.model, 0))
+    binary = args.llama_server or _built_llama_server()
+    if args.only in (None, "llama-server") and binary:
+        runs.append(await replay_llama_server(binary, model_path, blocks, args.keys_per_s))
+    print(HEADER)
+    for run in runs:
+        print(run.row())
+    warm = runs[0] if runs and runs[0].name == "warm" else None
+    if warm and warm.waits:
+        p50 = statistics.median(warm.waits)
+        floor = statistics.median(warm.floors) if warm.floors else None
+        if floor:
+            print(f"warm p50 / floor p50: {p50 / floor:.2f}")
+        for other in runs[1:]:
+            if other.waits:
+                print(f"{other.name} p50 / warm p50: {statistics.median(other.waits) / p50:.1f}x")
+        if len(warm.rss_mb) > 2:
+            print(f"RSS after each function: {', '.join(f'{v:.0f}' for v in warm.rss_mb)} MB "
+                  f"(model file {model_path.stat().st_size / 1e6:.0f} MB)")
+    return 0
+
+
+def _built_llama_server() -> Path | None:
+    from tests.engine_servers import llama_server_binary
+
+    return llama_server_binary()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--functions", type=int, default=3)
+    parser.add_argument("--keys-per-s", type=float, default=12.0)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--model", default=MODEL)
+    parser.add_argument("--llama-server", type=Path, help="llama.cpp's llama-server binary")
+    parser.add_argument("--only", choices=("warm", "cold", "llama-server"))
+    parser.add_argument("--minutes", type=float, default=0.0,
+                        help="repeat the warm replay for this long (RSS soak)")
+    return asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
