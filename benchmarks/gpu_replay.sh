@@ -4,32 +4,38 @@
 #   .gpu/whl/*.whl        pure-Python dependencies and tree-sitter wheels for its Python
 #   .gpu/slim.tar.gz      llama-cpp-python's sdist without docs, models and unused backends
 #   .gpu/parts/pNN        the test model in pieces small enough to carry one per call
-# Steps, one call each:
+# Each call gets a fresh .gpu/ holding only what it carries, so what must last between
+# calls lives in $KEEP on the machine. Steps, one call each:
 #   setup    install the wheels, start building llama-cpp-python with CUDA (background)
-#   receive  nothing: the call's carried piece lands in .gpu/parts and stays
+#   receive  move the carried model piece(s) into $KEEP
 #   run      wait for the build, join and check the model, run the replay into $OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SITE="$PWD/.gpu/site"
-MODEL="$PWD/.gpu/model.gguf"
+KEEP=/tmp/refact-lsp-gpu
+SITE="$KEEP/site"
+MODEL="$KEEP/model.gguf"
+mkdir -p "$KEEP/parts"
+[ -d .gpu/parts ] && mv .gpu/parts/p* "$KEEP/parts/" 2>/dev/null || true
 SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
 case "${1:-}" in
 setup)
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$SITE" .gpu/whl/*.whl
+    cp .gpu/slim.tar.gz "$KEEP/"
     setsid nohup bash -c "CMAKE_ARGS='-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 \
         -DGGML_NATIVE=OFF' CMAKE_BUILD_PARALLEL_LEVEL=16 python3 -m pip install \
-        --no-index --no-deps --no-build-isolation --target '$SITE' .gpu/slim.tar.gz \
-        > .gpu/build.log 2>&1; echo \$? > .gpu/build.rc" > /dev/null 2>&1 < /dev/null &
+        --no-index --no-deps --no-build-isolation --target '$SITE' '$KEEP/slim.tar.gz' \
+        > '$KEEP/build.log' 2>&1; echo \$? > '$KEEP/build.rc'" > /dev/null 2>&1 < /dev/null &
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     ;;
 receive)
-    ls -la .gpu/parts
+    ls -la "$KEEP/parts"
+    tail -c 300 "$KEEP/build.log"
     ;;
 run)
-    while [ ! -f .gpu/build.rc ]; do sleep 5; done
-    tail -3 .gpu/build.log
-    [ "$(cat .gpu/build.rc)" = 0 ] || { tail -50 .gpu/build.log; exit 1; }
-    cat .gpu/parts/p* > "$MODEL"
+    while [ ! -f "$KEEP/build.rc" ]; do sleep 5; done
+    tail -3 "$KEEP/build.log"
+    [ "$(cat "$KEEP/build.rc")" = 0 ] || { tail -50 "$KEEP/build.log"; exit 1; }
+    cat "$KEEP"/parts/p* > "$MODEL"
     echo "$SHA  $MODEL" | sha256sum -c -
     export PYTHONPATH="$SITE:$PWD" PYTHONUNBUFFERED=1
     nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/gpu.txt"

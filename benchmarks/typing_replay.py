@@ -136,6 +136,8 @@ async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
     run.cache_hits = stats["cache_hits"]
     run.peak_rss_mb = editor.peak_rss_mb()
     run.cancelled, run.failed = editor.cancelled, editor.failed
+    for message in dict.fromkeys(editor.messages):
+        print(f"{name}: the server said: {message}")
     await editor.stop()
     return run
 

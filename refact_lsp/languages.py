@@ -25,7 +25,8 @@ import importlib.resources
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from tree_sitter import Language as TsLanguage
@@ -62,7 +63,12 @@ class _Spec:
 
 
 def _grammar_files() -> dict[str, str]:
-    root = importlib.resources.files("refact_lsp.grammars")
+    """The query files: installed as `refact_lsp.grammars`, or beside the package in a
+    source checkout used without installing (PYTHONPATH)."""
+    try:
+        root: Any = importlib.resources.files("refact_lsp.grammars")
+    except ModuleNotFoundError:
+        root = Path(__file__).resolve().parent.parent / "grammars"
     return {entry.name[:-4]: entry.read_text(encoding="utf-8")
             for entry in root.iterdir() if entry.name.endswith(".scm")}
 

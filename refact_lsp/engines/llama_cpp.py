@@ -16,6 +16,9 @@ import threading
 import time
 from pathlib import Path
 
+# llama_cpp before numpy: with numpy loaded first, a CUDA build of llama.cpp segfaults
+# when it creates the model (seen on an H200).
+import llama_cpp
 import numpy as np
 
 from refact_lsp.engines.base import Engine, Generation, GenerationRequest
@@ -32,8 +35,6 @@ class LlamaCppEngine(Engine):
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None,
                  n_gpu_layers: int = -1, flash_attn: bool = True,
                  template: FimTemplate | None = None, kv_reuse: bool = True) -> None:
-        import llama_cpp
-
         check_gguf(model_path)
         self._llama_cpp = llama_cpp
         threads = n_threads or max(1, os.cpu_count() or 1)
@@ -45,6 +46,10 @@ class LlamaCppEngine(Engine):
                     flash_attn=flash_attn, verbose=False,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
+            if "llama_context" in str(exc):  # the model loaded; its KV cache did not fit
+                raise ModelError(f"llama.cpp cannot make a context of {n_ctx} tokens for "
+                                 f"{model_path.name} (out of memory?); set a smaller "
+                                 "nCtx") from None
             raise ModelError(f"llama.cpp cannot load model file {model_path}: {exc}") from None
         train_ctx = self.llm._model.n_ctx_train()
         if 0 < train_ctx < self.llm.n_ctx():
@@ -250,8 +255,6 @@ def _utf8(text: str) -> bytes:
 
 
 def _gpu() -> bool:
-    import llama_cpp
-
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
