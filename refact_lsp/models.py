@@ -178,14 +178,16 @@ def _pip_download(requirement: str, directory: Path) -> Path:
 def _fetch_hub(entry: HubModel, directory: Path) -> Path:
     # The hub client shows a tqdm bar on stderr; the server shows $/progress meanwhile.
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_VERBOSITY", "error")  # not a warning per retry
     try:
         from huggingface_hub import hf_hub_download
 
         path = Path(hf_hub_download(entry.repo_id, entry.filename, cache_dir=str(directory)))
     except Exception as exc:  # the hub raises many kinds; all mean "not here"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = reason.split(". ")[0].rstrip(".")
         raise ModelError(
-            f"cannot download {entry.filename} from the Hugging Face hub ({reason[:160]}). "
+            f"cannot download {entry.filename} from the Hugging Face hub ({reason}). "
             "Download it elsewhere and pass the file with --model /path/to/model.gguf "
             "(or REFACT_LSP_MODEL, or the 'model' setting)"
         ) from None
