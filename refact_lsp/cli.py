@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     from refact_lsp.server import create_server
 
     server = create_server(_settings(args))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(server.secret_filter)  # API keys never reach the log
     if args.tcp:
         log.info("listening on %s:%d", args.host, args.port)
         server.start_tcp(args.host, args.port)

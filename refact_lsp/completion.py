@@ -47,6 +47,7 @@ class Job:
     before: str = ""  # the context windows, remembered with the suggestion (cache.py)
     after: str = ""
     warm_only: bool = False  # evaluate the prompt for later requests, generate nothing
+    unhealed_prompt: Prompt | None = None  # with the indentation, for when the model refuses it
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -100,10 +101,12 @@ class Completer:
         ctx = context_mod.build(document, offset, self.engine.count_tokens, prefix_budget,
                                 suffix_budget, other_documents=other_documents,
                                 files_budget=files_budget)
-        plan = stops.decide(ctx.line_prefix, ctx.line_suffix, ctx.suffix, ctx.situation,
+        language = document.language.ts_language if document.language else None
+        plan = stops.decide(ctx.prefix[len(ctx.outline):], ctx.suffix, ctx.situation,
                             max_lines=settings.max_lines,
                             time_budget_ms=settings.time_budget_ms,
-                            complete_in_comments=settings.complete_in_comments)
+                            complete_in_comments=settings.complete_in_comments,
+                            language=language)
         line = document.line_text(cursor.line)
         line_end = document.position_at(offset - len(ctx.line_prefix) + len(line))
         self.stats.requests += 1
@@ -117,11 +120,16 @@ class Completer:
                 end = line_end if hit.replaces_line_suffix else cursor
                 return Result(hit.text, cursor, end, "cache")
         prefix = ctx.prefix[:len(ctx.prefix) - len(plan.heal)] if plan.heal else ctx.prefix
-        prompt = render(self.engine.template, settings.fim_order, prefix, ctx.suffix,
-                        ctx.context_files, path=_path_of(document.uri),
-                        region_start=self._region_start(document.uri, prefix))
-        return Job(document.uri, document.version, prompt, plan, cursor, line_end,
-                   settings.max_tokens, settings.temperature, ctx.prefix, ctx.suffix)
+        region_start = self._region_start(document.uri, prefix)
+
+        def prompt_for(prefix: str) -> Prompt:
+            return render(self.engine.template, settings.fim_order, prefix, ctx.suffix,
+                          ctx.context_files, path=_path_of(document.uri),
+                          region_start=region_start)
+
+        return Job(document.uri, document.version, prompt_for(prefix), plan, cursor, line_end,
+                   settings.max_tokens, settings.temperature, ctx.prefix, ctx.suffix,
+                   unhealed_prompt=prompt_for(ctx.prefix) if plan.heal else None)
 
     def _region_start(self, uri: str, prefix: str) -> int:
         """Where the cursor's region starts in `prefix`, for the SPLIT prompt layout.
@@ -150,16 +158,15 @@ class Completer:
         if job.warm_only:
             self.stats.warmed_tokens += self.engine.warm(job.prompt, job.cancel)
             return None
-        stopper = stops.Stopper(job.plan)
-        generation = self.engine.generate(GenerationRequest(
-            prompt=job.prompt, max_tokens=job.max_tokens, should_stop=stopper,
-            cancel=job.cancel, temperature=job.temperature, key=job.uri,
-            time_budget_ms=job.plan.time_budget_ms))
-        self._count(generation)
+        plan = job.plan
+        generation = self._generate(job, job.prompt, plan)
+        if job.unhealed_prompt is not None and stops.refused(plan, generation.text):
+            # The model would not write the cursor's indentation: ask again with it given.
+            plan = stops.unhealed(plan)
+            generation = self._generate(job, job.unhealed_prompt, plan)
         if generation.stopped_by == "cancelled":
             return Result("", job.start, job.start, "cancelled", generation)
-        suggestion = stops.finish(job.plan, generation.text,
-                                  complete=generation.stopped_by in ("eos", "stop"))
+        suggestion = stops.finish(plan, generation.text, ended=generation.stopped_by == "eos")
         log.debug("generation %r stopped by %s: %d/%d prompt tokens reused, %d generated, "
                   "%.0f+%.0f ms", generation.text, generation.stopped_by,
                   generation.reused_tokens, generation.prompt_tokens,
@@ -171,6 +178,14 @@ class Completer:
             self.cache.put(job.uri, job.before, job.after, suggestion.text,
                            suggestion.replaces_line_suffix)
         return Result(suggestion.text, job.start, end, generation.stopped_by, generation)
+
+    def _generate(self, job: Job, prompt: Prompt, plan: stops.Plan) -> Generation:
+        generation = self.engine.generate(GenerationRequest(
+            prompt=prompt, max_tokens=job.max_tokens, should_stop=stops.Stopper(plan),
+            cancel=job.cancel, temperature=job.temperature, key=job.uri,
+            time_budget_ms=plan.time_budget_ms))
+        self._count(generation)
+        return generation
 
     def _count(self, generation: Generation) -> None:
         stats = self.stats

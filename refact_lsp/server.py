@@ -1,24 +1,37 @@
 """The LSP layer: thin pygls handlers around documents, settings and the completer.
 
 Handlers run on the protocol's event loop; inference runs on one worker thread. Messages
-to the client from other threads go through `RefactLanguageServer.send_soon`.
+to the client from other threads go through `RefactLanguageServer.send_soon`. Over stdio,
+messages are read by `framing.MessageReader` on a thread of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
 import dataclasses
 import functools
+import json
 import logging
+import os
+import re
+import sys
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, BinaryIO
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import (
+    FeatureNotificationError,
+    FeatureRequestError,
+    JsonRpcException,
+    JsonRpcInvalidRequest,
+)
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.protocol.json_rpc import RPCRequest
 
 from refact_lsp import __version__
 from refact_lsp.completion import Completer, Job, Result, Worker
@@ -26,51 +39,143 @@ from refact_lsp.config import Settings, editor_settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines import create_engine
 from refact_lsp.engines.base import EngineError, EngineUnavailable
+from refact_lsp.framing import Broken, MessageReader
 from refact_lsp.models import ModelError
 
 log = logging.getLogger(__name__)
 
 STATS_METHOD = "refact/stats"
+DOCUMENT_TEXT_METHOD = "refact/documentText"
 WARM_DELAY_S = 0.3  # idle time after an edit before the next prompt is evaluated ahead
+GIVE_BACK_CHARS = 1 << 20  # closing a document this large returns freed memory at once
 
 # Settings whose change needs the engine loaded again.
 ENGINE_SETTINGS = ("model", "cache_dir", "template", "n_ctx", "n_threads", "n_gpu_layers",
                    "flash_attn", "kv_reuse", "engine")
+MAX_UINTEGER = 2**31 - 1  # LSP's largest line or character number
+# An API key in text: an apiKey field's value (as JSON, a Python repr or key=value) or a
+# bearer token. pygls's verbose log prints whole messages, settings included.
+API_KEY_TEXT = re.compile(r"(?i)(api[_-]?key\W{0,4}|bearer\s+)([\w.~+/=-]{6,})")
 
 
 class RefactProtocol(LanguageServerProtocol):
-    """pygls's protocol, with two changes.
+    """pygls's protocol, changed so that every request gets an answer.
 
-    A request whose params fail to parse gets an InvalidParams answer (pygls would leave
-    it unanswered and the editor would wait forever), and pygls's own copy of every open
-    document is not kept: `RefactLanguageServer.documents` is the one copy.
+    A request whose params fail to parse gets InvalidParams, JSON that is not a JSON-RPC
+    2.0 message gets InvalidRequest, and so do a request after `shutdown`, one whose id
+    is neither a number nor a string and one for a notification's method (pygls would
+    leave them unanswered, or fail on them, and the editor would wait forever). A
+    didChange with negative positions is clamped like any other out-of-range position
+    rather than dropped (a dropped edit leaves the server's text wrong for good). A
+    cancel for a request already answered is ignored quietly. And pygls's own copy of
+    every open document is not kept: `RefactLanguageServer.documents` is the one copy.
     """
 
     def structure_message(self, data: dict[str, Any]) -> Any:
+        if "jsonrpc" in data and "method" in data:
+            data.setdefault("params", None)  # optional in JSON-RPC; pygls's types need it
+            if data["method"] == types.TEXT_DOCUMENT_DID_CHANGE:
+                _clamp_change_positions(data["params"])
         try:
-            return super().structure_message(data)
+            message = super().structure_message(data)
         except JsonRpcException as exc:
-            if isinstance(data, dict) and "id" in data and "method" in data:
-                self._send_response(data["id"], error=exc.to_response_error())
+            if "id" in data and "method" in data:
+                self._send_response(_request_id(data), error=exc.to_response_error())
             raise
+        if "jsonrpc" in data and "id" in data and "method" in data \
+                and not hasattr(message, "id"):  # pygls would take it as the notification
+            error = JsonRpcInvalidRequest(f"{data['method']} is a notification: it takes no id")
+            self._send_response(_request_id(data), error=error.to_response_error())
+            raise error
+        return message
+
+    def handle_message(self, message: Any) -> None:
+        if getattr(message, "jsonrpc", None) != self.VERSION:
+            log.warning("not a JSON-RPC 2.0 message: %s", type(message).__name__)
+            self.send_error(_request_id(message), types.ErrorCodes.InvalidRequest,
+                            "Invalid request: not a JSON-RPC 2.0 message")
+            return
+        if isinstance(message, RPCRequest) and _request_id(message) is None:
+            self.send_error(None, types.ErrorCodes.InvalidRequest,
+                            "Invalid request: an id must be a number or a string")
+            return
+        if self._shutdown and isinstance(message, RPCRequest):
+            self.send_error(message.id, types.ErrorCodes.InvalidRequest,
+                            "Invalid request: the server is shut down")
+            return
+        super().handle_message(message)
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        """A cancel that comes after the answer is the usual race of typing, not worth
+        a warning a keystroke (pygls warns)."""
+        if isinstance(msg_id, (int, str)) and msg_id in self._request_futures:
+            super()._handle_cancel_notification(msg_id)
+
+    def send_error(self, msg_id: int | str | None, code: int, message: str) -> None:
+        """A JSON-RPC error answer. An unknown id goes out as null, as JSON-RPC asks
+        (lsprotocol's ResponseErrorMessage would leave the id out)."""
+        self._send_data({"jsonrpc": self.VERSION, "id": msg_id,
+                         "error": {"code": int(code), "message": message}})
+
+    def answer_unreadable(self, reason: str) -> None:
+        """Bytes that were not a message: JSON-RPC's parse error, with id null."""
+        log.warning("unreadable message from the editor: %s", reason)
+        self.send_error(None, types.ErrorCodes.ParseError, f"Parse error: {reason}")
+
+    # Plain calls, not pygls's generator handlers: pygls keeps the future of a generator
+    # handler run for a notification for good, one per keystroke.
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
-        yield self.fm.features[types.TEXT_DOCUMENT_DID_OPEN], (params,), None
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
+        self.fm.features[types.TEXT_DOCUMENT_DID_OPEN](params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
-        yield self.fm.features[types.TEXT_DOCUMENT_DID_CHANGE], (params,), None
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams
+                                      ) -> None:
+        self.fm.features[types.TEXT_DOCUMENT_DID_CHANGE](params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
-        yield self.fm.features[types.TEXT_DOCUMENT_DID_CLOSE], (params,), None
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> None:
+        self.fm.features[types.TEXT_DOCUMENT_DID_CLOSE](params)
+
+
+class SecretFilter(logging.Filter):
+    """Keeps API keys out of the log and out of messages to the person: the values of
+    apiKey fields and bearer tokens, and every key the settings held (an engine's error
+    text may repeat the request's key)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def remember(self, keys: Iterable[str]) -> None:
+        self.secrets.update(key for key in keys if len(key) >= 6)
+
+    def redact(self, text: str) -> str:
+        text = API_KEY_TEXT.sub(r"\1***", text)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not format: the handler reports that
+            return True
+        record.msg, record.args = self.redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
 
 
 class RefactLanguageServer(LanguageServer):
     def __init__(self, settings: Settings) -> None:
         super().__init__("refact-lsp", __version__, protocol_cls=RefactProtocol,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.secret_filter = SecretFilter()  # cli.py puts it on the log's handlers
+        self.secret_filter.remember([settings.engine.api_key or ""])
         self.settings = settings
         self.documents: dict[str, Document] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -79,6 +184,79 @@ class RefactLanguageServer(LanguageServer):
         self._load_lock = threading.Lock()
         self._shown_error: str | None = None
         self._warm_timers: dict[str, asyncio.TimerHandle] = {}
+
+    # -- reading messages ----------------------------------------------------------------
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """pygls's stdio server, with `framing.MessageReader` in place of pygls's read
+        loop, which never answers again after one badly framed message."""
+        self._stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or _own_stdout()))
+        # The file descriptor, not sys.stdin: a thread blocked in a buffered read holds
+        # its lock, and the interpreter's exit would then abort waiting for it.
+        read = stdin.read1 if stdin is not None else functools.partial(os.read, 0)
+        try:
+            asyncio.run(self._serve(MessageReader(read)))
+        except BrokenPipeError:
+            log.error("the editor closed the connection")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    async def _serve(self, reader: MessageReader) -> None:
+        """Hand each message the reader finds on its thread to `receive`, in order,
+        until the input ends."""
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def read_all() -> None:
+            try:
+                while (item := reader.next()) is not None:
+                    loop.call_soon_threadsafe(self.receive, item)
+            except Exception:
+                log.exception("reading messages failed")
+            finally:
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(None))
+
+        threading.Thread(target=read_all, name="refact-lsp-stdin", daemon=True).start()
+        await ended
+
+    def receive(self, item: bytes | Broken) -> None:
+        """Handle one message body on the event loop. Invalid UTF-8 is replaced, as
+        editors' own decoders do; what is not JSON gets a parse error."""
+        if isinstance(item, Broken):
+            self.protocol.answer_unreadable(item.reason)
+            return
+        try:
+            text = item.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            log.warning("a message with invalid UTF-8 (%s); replaced", exc.reason)
+            text = item.decode("utf-8", "replace")
+        try:
+            message = json.loads(text, object_hook=self.protocol.structure_message)
+        except JsonRpcException:
+            return  # params that do not parse: answered in structure_message when a request
+        except (ValueError, RecursionError) as exc:
+            self.protocol.answer_unreadable(f"not JSON ({type(exc).__name__}: {exc})")
+            return
+        try:
+            self.protocol.handle_message(message)
+        except Exception:
+            log.exception("handling a message failed")
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Errors pygls catches go to the log, never a popup for each message. In TCP
+        mode pygls's read loop reports unreadable input here: it gets a parse error. A
+        notification handler that failed (an edit may be lost) is told to the person."""
+        if source is JsonRpcException and isinstance(error, (ValueError, RecursionError)):
+            self.protocol.answer_unreadable(f"not JSON ({type(error).__name__}: {error})")
+        elif source is FeatureNotificationError:
+            log.error("%s\n%s", error, getattr(error, "data", None) or "")
+            self.show_error(f"internal error: {error}; details in the log")
+        elif source is not FeatureRequestError:  # those are answered, and pygls logs them
+            log.error("%s", error)
 
     # -- messages from any thread ------------------------------------------------------
 
@@ -93,6 +271,7 @@ class RefactLanguageServer(LanguageServer):
 
     def show_error(self, message: str) -> None:
         """Tell the person once per distinct problem; details go to the log."""
+        message = self.secret_filter.redact(message)
         log.error("%s", message)
         if message == self._shown_error:
             return
@@ -137,28 +316,37 @@ class RefactLanguageServer(LanguageServer):
         future.set_result(completer)
 
     def _infer(self, completer: Completer, job: Job) -> Result | None:
-        """Inference on the worker thread. A shared engine that stops answering is told
-        to the person once and gives empty answers until it is back."""
+        """Inference on the worker thread. A shared engine that stops answering, or
+        answers nonsense, is told to the person once and gives empty answers until it
+        is back."""
         try:
             result = completer.run(job)
         except EngineError as exc:
             self.show_error(str(exc))
             return None
+        except Exception as exc:  # an engine's answer of an unexpected shape, say
+            log.exception("completion failed")
+            self.show_error(f"completion failed ({type(exc).__name__}: {exc}); "
+                            "details in the log")
+            return None
         self._shown_error = None  # working again: the next failure is news
         return result
 
     async def completer(self) -> Completer | None:
-        """The ready completer, waiting for it to load; None where loading failed."""
+        """The ready completer, waiting for it to load; None where loading failed.
+
+        The load is shared: a request cancelled while it waits must not cancel the load
+        (wrap_future alone would, and every later request would fail)."""
         future = self.load_engine()
         try:
-            return await asyncio.wrap_future(future)
-        except (ModelError, EngineError):
-            return None
-        except Exception:
+            return await asyncio.shield(asyncio.wrap_future(future))
+        except Exception:  # ModelError, EngineError, or anything a native library raised
             return None
 
     def apply_settings(self, values: Any) -> None:
-        settings, problems = self.settings.updated(editor_settings(values))
+        values = editor_settings(values)
+        self.secret_filter.remember(_api_keys(values))  # before a problem quotes one
+        settings, problems = self.settings.updated(values)
         for problem in problems:
             log.warning("%s", problem)
         reload = any(getattr(settings, name) != getattr(self.settings, name)
@@ -352,7 +540,10 @@ def did_close(ls: RefactLanguageServer, params: types.DidCloseTextDocumentParams
         if ls._completer is not None and ls._completer.done() \
                 and not ls._completer.exception():
             ls._completer.result().forget(document.uri)
+        size = len(document.text)
         document.close()
+        if size >= GIVE_BACK_CHARS:
+            _give_back_memory()
 
 
 def did_change_configuration(ls: RefactLanguageServer,
@@ -402,6 +593,19 @@ async def stats(ls: RefactLanguageServer, params: Any) -> dict[str, Any]:
     return values
 
 
+def document_text(ls: RefactLanguageServer, params: Any) -> dict[str, Any] | None:
+    """`refact/documentText` {textDocument: {uri}, tree?: bool}: the server's copy of an
+    open document (and its syntax tree as an S-expression), so that tests can check it
+    against the editor's; null where the document is not open."""
+    text_document = getattr(params, "textDocument", None)
+    document = ls.documents.get(str(getattr(text_document, "uri", "")))
+    if document is None:
+        return None
+    tree = document.tree() if getattr(params, "tree", False) else None
+    return {"version": document.version, "text": document.text,
+            "tree": str(tree.root_node) if tree is not None else None}
+
+
 def shutdown(ls: RefactLanguageServer, params: Any) -> None:
     ls.unload_engine()
 
@@ -416,6 +620,75 @@ def _word_before(text: str) -> str:
 def _range(start: Position, end: Position) -> types.Range:
     return types.Range(types.Position(start.line, start.character),
                        types.Position(end.line, end.character))
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc's
+    except (OSError, AttributeError):
+        return None  # another C library: nothing to do
+
+
+def _give_back_memory() -> None:
+    """Hand the heap's free memory back to the system. glibc keeps what a big document
+    and its syntax tree used, and a long session that opened a few would stay that
+    large for good."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _own_stdout() -> BinaryIO:
+    """The protocol's own copy of stdout; file descriptor 1 itself then goes to stderr.
+
+    Native code writes to fd 1, or points it elsewhere for a while: llama-cpp-python
+    sends it to /dev/null while a model loads, and every message the server sent
+    meanwhile was lost. Neither may touch the messages."""
+    sys.stdout.flush()
+    protocol_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    return protocol_out
+
+
+def _api_keys(values: Mapping[str, Any]) -> Iterator[str]:
+    """The strings given as engine.apiKey (whatever its spelling, even of a wrong type)."""
+    engine = values.get("engine")
+    for key, value in engine.items() if isinstance(engine, Mapping) else ():
+        if re.sub(r"[_-]", "", str(key)).lower() == "apikey":
+            items = value if isinstance(value, (list, tuple)) else [value]
+            yield from (str(item) for item in items if item is not None)
+
+
+def _request_id(message: Any) -> int | str | None:
+    """The id of what looks like a request, for its error answer; None where there is none."""
+    if isinstance(message, dict):
+        msg_id, method = message.get("id"), message.get("method")
+    else:
+        msg_id, method = getattr(message, "id", None), getattr(message, "method", None)
+    if method is None or isinstance(msg_id, bool) or not isinstance(msg_id, (int, str)):
+        return None
+    return msg_id
+
+
+def _clamp_change_positions(params: Any) -> None:
+    """Bring a didChange's positions into LSP's range, in place, as Document reads them:
+    a line before the first is the start of the text, a character before the first the
+    start of its line, and larger numbers than LSP allows the ends."""
+    changes = params.get("contentChanges") if isinstance(params, dict) else None
+    for change in changes if isinstance(changes, list) else ():
+        edges = change.get("range") if isinstance(change, dict) else None
+        for edge in edges.values() if isinstance(edges, dict) else ():
+            if isinstance(edge, dict) and _is_int(edge.get("line")) \
+                    and _is_int(edge.get("character")):
+                if edge["line"] < 0:
+                    edge["line"] = edge["character"] = 0
+                edge["line"] = min(edge["line"], MAX_UINTEGER)
+                edge["character"] = max(0, min(edge["character"], MAX_UINTEGER))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _unreachable(future: concurrent.futures.Future[Completer]) -> bool:
@@ -443,4 +716,5 @@ HANDLERS: list[tuple[str, Callable[..., Any], Any]] = [
     (types.TEXT_DOCUMENT_COMPLETION, completion, types.CompletionOptions()),
     (types.SHUTDOWN, shutdown, None),
     (STATS_METHOD, stats, None),
+    (DOCUMENT_TEXT_METHOD, document_text, None),
 ]

