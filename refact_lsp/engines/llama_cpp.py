@@ -27,7 +27,7 @@ from refact_lsp.prompts import FimTemplate, Prompt, detect_template
 
 log = logging.getLogger(__name__)
 
-PROMPT_CHUNK = 128  # tokens evaluated between two looks at the cancel flag
+PROMPT_CHUNK = 64  # tokens evaluated between two looks at the cancel flag
 MIN_SHIFTED_RUN = 32  # a shorter run of cached tokens is evaluated again, not shifted
 
 
