@@ -158,15 +158,14 @@ class Completer:
         if job.warm_only:
             self.stats.warmed_tokens += self.engine.warm(job.prompt, job.cancel)
             return None
-        plan = job.plan
-        generation = self._generate(job, job.prompt, plan)
-        if job.unhealed_prompt is not None and stops.refused(plan, generation.text):
-            # The model would not write the cursor's indentation: ask again with it given.
-            plan = stops.unhealed(plan)
-            generation = self._generate(job, job.unhealed_prompt, plan)
+        generation, suggestion = self._attempt(job, job.prompt, job.plan)
+        if suggestion is None and job.unhealed_prompt is not None \
+                and generation.stopped_by != "cancelled":
+            # Nothing fits where the model wrote the indentation itself: give it.
+            generation, suggestion = self._attempt(job, job.unhealed_prompt,
+                                                   stops.unhealed(job.plan))
         if generation.stopped_by == "cancelled":
             return Result("", job.start, job.start, "cancelled", generation)
-        suggestion = stops.finish(plan, generation.text, ended=generation.stopped_by == "eos")
         log.debug("generation %r stopped by %s: %d/%d prompt tokens reused, %d generated, "
                   "%.0f+%.0f ms", generation.text, generation.stopped_by,
                   generation.reused_tokens, generation.prompt_tokens,
@@ -179,13 +178,15 @@ class Completer:
                            suggestion.replaces_line_suffix)
         return Result(suggestion.text, job.start, end, generation.stopped_by, generation)
 
-    def _generate(self, job: Job, prompt: Prompt, plan: stops.Plan) -> Generation:
+    def _attempt(self, job: Job, prompt: Prompt,
+                 plan: stops.Plan) -> tuple[Generation, stops.Suggestion | None]:
         generation = self.engine.generate(GenerationRequest(
             prompt=prompt, max_tokens=job.max_tokens, should_stop=stops.Stopper(plan),
             cancel=job.cancel, temperature=job.temperature, key=job.uri,
             time_budget_ms=plan.time_budget_ms))
         self._count(generation)
-        return generation
+        return generation, stops.finish(plan, generation.text,
+                                        ended=generation.stopped_by == "eos")
 
     def _count(self, generation: Generation) -> None:
         stats = self.stats

@@ -235,12 +235,17 @@ class RefactLanguageServer(LanguageServer):
             log.warning("a message with invalid UTF-8 (%s); replaced", exc.reason)
             text = item.decode("utf-8", "replace")
         try:
-            message = json.loads(text, object_hook=self.protocol.structure_message)
-        except JsonRpcException:
-            return  # params that do not parse: answered in structure_message when a request
+            data = json.loads(text)
         except (ValueError, RecursionError) as exc:
             self.protocol.answer_unreadable(f"not JSON ({type(exc).__name__}: {exc})")
             return
+        try:
+            # The top level only: as an object_hook, pygls's structuring also fires on
+            # nested objects that merely look like messages and loses the request.
+            message = self.protocol.structure_message(data) if isinstance(data, dict) \
+                else data
+        except JsonRpcException:
+            return  # params that do not parse: answered in structure_message when a request
         try:
             self.protocol.handle_message(message)
         except Exception:

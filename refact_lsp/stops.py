@@ -30,6 +30,7 @@ NONE, SINGLE, MULTI = "none", "single", "multi"
 WORD = re.compile(r"\w")
 BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "=")
 OPENERS, CLOSERS = "([{", ")]}"
+JUMP = re.compile(r"(return|raise|break|continue|throw|goto)\b")
 LOOP = re.compile(r"(\S.{1,15}?)\1{7,}$")  # a short piece written eight times in a row
 SUFFIX_LINES = 6  # lines after the cursor that the output is compared with
 
@@ -135,18 +136,13 @@ def visible(plan: Plan, raw: str) -> str | None:
     return None
 
 
-def refused(plan: Plan, raw: str) -> bool:
-    """Whether the model began at another indentation than the cursor's (see `unhealed`)."""
-    return visible(plan, raw) is None
-
-
 def unhealed(plan: Plan) -> Plan:
     """The plan for a prompt that ends with the cursor's indentation.
 
     Left to write the indentation itself, a model does better where it agrees with the
-    cursor (measured on HumanEval infilling), but sometimes it wants another level, or a
-    blank line first. Given the indentation it then still writes the right line about as
-    often as not, so such a request is asked again with it.
+    cursor (measured on HumanEval infilling), but sometimes it wants another level, a
+    blank line first, or writes nothing that fits. Given the indentation it then often
+    writes the right line, so where the healed prompt gives nothing, ask again with this.
     """
     return dataclasses.replace(plan, heal="")
 
@@ -316,12 +312,16 @@ def _parsable(plan: Plan, suggestion: Suggestion) -> Suggestion | None:
 
 def _fits_indentation(plan: Plan, lines: list[str], size: int) -> bool:
     """Whether the first `size` lines meet the code after the cursor as a block should:
-    a block opened on the last line has its body after the cursor, and code after the
-    cursor that is indented deeper has its opener on the last line. (Tree-sitter's
-    Python grammar forgives both; Python does not.)"""
-    opens = lines[size - 1].rstrip().endswith(BLOCK_OPENERS)
-    following = plan.next_indent
-    return opens == (following is not None and following > plan.indent_of(lines, size - 1))
+    a block opened on the last line has its body after the cursor, code after the cursor
+    that is indented deeper has its opener on the last line, and a last line that jumps
+    away (`return`, `break`...) is not followed by code of its own block, which it would
+    leave unreachable. (Tree-sitter's Python grammar forgives all three; Python does not,
+    or the tests do.)"""
+    last, indent, following = lines[size - 1].strip(), plan.indent_of(lines, size - 1), \
+        plan.next_indent
+    if JUMP.match(last) and following == indent:
+        return False
+    return last.endswith(BLOCK_OPENERS) == (following is not None and following > indent)
 
 
 def _count_errors(node: Node) -> int:

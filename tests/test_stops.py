@@ -84,11 +84,13 @@ def test_at_the_end_of_a_definition_blank_lines_are_allowed():
 
 # -- the output must start with the healed indentation --------------------------------
 
-def test_a_model_that_refuses_the_indentation_is_asked_again_with_it():
+def test_a_model_that_refuses_the_indentation_is_stopped_at_once():
     plan = plan_at("def f(numbers):\n    for n in numbers:\n        |\n    return n\n")
-    raw = "\n    result.append(numbers[-1])\n"  # HumanEval/5: a blank line first
-    assert stops.refused(plan, raw[:1])
-    assert stream(plan, raw) is None
+    stopper = stops.Stopper(plan)
+    assert not stopper("    ")  # so far, part of the indentation
+    assert stopper("    \n")  # a blank line first (as in HumanEval/5)
+    assert stops.finish(plan, "\n    result.append(numbers[-1])\n", ended=True) is None
+    # Asked again with the indentation in the prompt, the output is taken as it comes.
     again = stops.unhealed(plan)
     assert stream(again, "result.append(delimeter)\n    return n\n") == \
         "result.append(delimeter)"
