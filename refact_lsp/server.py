@@ -63,8 +63,9 @@ class RefactProtocol(LanguageServerProtocol):
 
     A request whose params fail to parse gets InvalidParams, JSON that is not a JSON-RPC
     2.0 message gets InvalidRequest, and so do a request after `shutdown`, one whose id
-    is neither a number nor a string and one for a notification's method (pygls would
-    leave them unanswered, or fail on them, and the editor would wait forever). A
+    is neither a number nor a string and one for a notification's method; a request
+    before `initialize` gets ServerNotInitialized (pygls would leave them unanswered, or
+    fail on them, and the editor would wait forever). A
     didChange with negative positions is clamped like any other out-of-range position
     rather than dropped (a dropped edit leaves the server's text wrong for good). A
     cancel for a request already answered is ignored quietly. And pygls's own copy of
@@ -102,6 +103,16 @@ class RefactProtocol(LanguageServerProtocol):
         if self._shutdown and isinstance(message, RPCRequest):
             self.send_error(message.id, types.ErrorCodes.InvalidRequest,
                             "Invalid request: the server is shut down")
+            return
+        method = getattr(message, "method", None)
+        if self._workspace is None and method not in (None, types.INITIALIZE, types.EXIT):
+            # Before initialize, as LSP says: requests get an error, notifications are
+            # dropped (run now, they would fail, and a completion would wait for ever).
+            if isinstance(message, RPCRequest):
+                self.send_error(message.id, types.ErrorCodes.ServerNotInitialized,
+                                "Server not initialized: send initialize first")
+            else:
+                log.warning("dropped %s: it came before initialize", method)
             return
         super().handle_message(message)
 

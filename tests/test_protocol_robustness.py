@@ -25,9 +25,11 @@ from refact_lsp.config import Settings
 from refact_lsp.framing import Broken, MessageReader
 from refact_lsp.server import create_server
 from tests.raw_client import RawServer, encode, frame, inline_params, tiny_server
+from tests.tiny_gguf import write_tiny_refact_gguf
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))  # more for a longer local run
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
+SERVER_NOT_INITIALIZED = -32002
 PROBE_URI = "file:///work/probe.py"
 PROBE_TEXT = "import os\n\n\ndef f(x):\n    \n"
 
@@ -382,6 +384,24 @@ def test_notifications_leave_nothing_behind() -> None:
         receive({"method": "textDocument/didClose",
                  "params": {"textDocument": {"uri": PROBE_URI}}})
     assert server.protocol._request_futures == {}
+
+
+def test_requests_before_initialize_are_refused_and_do_not_spoil_the_session(
+        tmp_path: Path) -> None:
+    model = write_tiny_refact_gguf(tmp_path / "tiny.gguf")
+    server = RawServer("--model", str(model), "--n-ctx", "512", "--n-threads", "1",
+                       log_path=tmp_path / "server.log")
+    server.open_document(PROBE_URI, PROBE_TEXT)  # dropped: too early
+    assert server.request("refact/stats")["error"]["code"] == SERVER_NOT_INITIALIZED
+    answer = server.inline_completion(PROBE_URI, 4, 4)
+    assert answer["error"]["code"] == SERVER_NOT_INITIALIZED
+    server.initialize()
+    assert server.request("refact/documentText",
+                          {"textDocument": {"uri": PROBE_URI}})["result"] is None
+    server.open_document(PROBE_URI, PROBE_TEXT)
+    complete(server, PROBE_URI, 4, 4)
+    assert "engine" in server.request("refact/stats")["result"]
+    assert server.close() == 0
 
 
 def test_a_request_after_shutdown_is_refused_not_left_waiting(tmp_path: Path) -> None:
