@@ -41,6 +41,7 @@ class Plan:
 
     mode: str  # none | single | multi
     reason: str
+    situation: str = "code"  # as context.py found it
     before: str = ""  # the file's text before the cursor (the context window)
     after: str = ""  # the file's text after the cursor
     heal: str = ""  # indentation left out of the prompt that the output must start with
@@ -83,6 +84,7 @@ def _next_indent(after: str) -> int | None:
 
 
 def indent_width(line: str) -> int:
+    """Columns of the line's leading whitespace, a tab counting as four."""
     stripped = line.lstrip(" \t")
     return len(line[:len(line) - len(stripped)].expandtabs(4))
 
@@ -97,7 +99,7 @@ def decide(before: str, after: str, situation: str = "code", *, max_lines: int =
     """
     line_prefix = before[before.rfind("\n") + 1:]
     line_suffix = after.split("\n", 1)[0]
-    base = dict(before=before, after=after, max_lines=max_lines,
+    base = dict(situation=situation, before=before, after=after, max_lines=max_lines,
                 time_budget_ms=time_budget_ms, language=language)
     if situation == "comment" and not complete_in_comments:
         return Plan(NONE, "inside a comment", **base)
@@ -107,7 +109,7 @@ def decide(before: str, after: str, situation: str = "code", *, max_lines: int =
         return Plan(NONE, "in the indentation of a line of code", **base)
     heal = line_prefix if line_prefix and not line_prefix.strip() else ""
     if line_suffix.strip() or situation in ("comment", "string"):
-        return Plan(SINGLE, f"{situation}: the line goes on after the cursor", heal=heal, **base)
+        return Plan(SINGLE, "the line goes on after the cursor", heal=heal, **base)
     indent = indent_width(line_prefix)
     following = _next_indent(after) or 0
     # Where code follows in the same definition, the completion is one part of it and a
@@ -119,18 +121,20 @@ def decide(before: str, after: str, situation: str = "code", *, max_lines: int =
         return Plan(MULTI, "at the end of a statement: its continuation lines",
                     min_indent=indent + 1, **multi)
     if following < indent:
-        return Plan(MULTI, f"{situation}: at the end of a block, down to the code after it",
+        return Plan(MULTI, "at the end of a block, down to the code after it",
                     min_indent=max(1, following), **multi)
-    return Plan(MULTI, f"{situation}: on an empty line", min_indent=indent, **multi)
+    return Plan(MULTI, "on an empty line", min_indent=indent, **multi)
 
 
 def visible(plan: Plan, raw: str) -> str | None:
-    """The output as it would be inserted at the cursor; None where it leaves the cursor's
-    indentation (the model wants code at another level than the person put the cursor)."""
+    """The output as it would be inserted at the cursor; None where it does not start
+    at the cursor's indentation exactly (the model wants code at another level than the
+    person put the cursor, or a blank line first)."""
     if not plan.heal:
         return raw
     if raw.startswith(plan.heal):
-        return raw[len(plan.heal):]
+        text = raw[len(plan.heal):]
+        return None if text[:1] in (" ", "\t") else text
     if plan.heal.startswith(raw):
         return ""
     return None

@@ -90,6 +90,7 @@ def test_a_model_that_refuses_the_indentation_is_stopped_at_once():
     assert not stopper("    ")  # so far, part of the indentation
     assert stopper("    \n")  # a blank line first (as in HumanEval/5)
     assert stops.finish(plan, "\n    result.append(numbers[-1])\n", ended=True) is None
+    assert stops.Stopper(plan)("            is_prime = False")  # deeper: refused too
     # Asked again with the indentation in the prompt, the output is taken as it comes.
     again = stops.unhealed(plan)
     assert stream(again, "result.append(delimeter)\n    return n\n") == \

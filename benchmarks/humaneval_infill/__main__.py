@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from benchmarks.humaneval_infill import execute, tasks
 from benchmarks.humaneval_infill.client import Editor
@@ -32,17 +34,25 @@ class Score:
     kind: str
     passed: list[bool] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
 
-    def add(self, passed: bool, seconds: float) -> None:
+    def add(self, passed: bool, seconds: float, tokens: int) -> None:
         self.passed.append(passed)
         self.seconds.append(seconds)
+        self.tokens.append(tokens)
 
     def row(self) -> str:
         times = sorted(self.seconds) or [0.0]
         p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
         rate = 100 * sum(self.passed) / max(1, len(self.passed))
+        tokens = statistics.median(self.tokens) if self.tokens else 0
         return (f"{self.system:<30} {self.kind:<7} {len(self.passed):>6} {rate:>7.1f}% "
-                f"{statistics.median(times):>8.2f} {p95:>8.2f}")
+                f"{statistics.median(times):>8.2f} {p95:>8.2f} {tokens:>8.0f}")
+
+    @staticmethod
+    def header() -> str:
+        return (f"{'system':<30} {'mode':<7} {'tasks':>6} {'pass@1':>8} {'median s':>8} "
+                f"{'p95 s':>8} {'tokens':>8}")
 
 
 def _middle(task: Task, filled: str) -> str:
@@ -52,20 +62,21 @@ def _middle(task: Task, filled: str) -> str:
     return filled[len(task.prefix):len(filled) - len(task.suffix)]
 
 
-Fill = Callable[[Task], Awaitable[tuple[str, float]]]
+Fill = Callable[[Task], Awaitable[tuple[str, float, int]]]  # (filled file, seconds, tokens)
 
 
-async def run(samples: dict[str, list[Task]], model: str, settings: dict,
-              systems: list[str], threads: int | None, log: list[dict]) -> list[Score]:
+async def run(samples: dict[str, list[Task]], args: argparse.Namespace, settings: dict,
+              log: TextIO | None) -> list[Score]:
     """Each task through each system in turn; returns the scores per system and kind."""
-    editor = Editor(model, settings) if "server" in systems else None
-    raw = RawModel(model, threads) if "raw" in systems else None
+    systems = args.systems.split(",")
+    editor = Editor(args.model, settings, args.think_s) if "server" in systems else None
+    raw = RawModel(args.model, args.threads) if "raw" in systems else None
     fills: list[tuple[dict[str, str], Fill]] = []  # (system name by kind, fill)
     if editor:
         await editor.start()
         fills.append(({SINGLE: SERVER, MULTI: SERVER}, editor.complete))
     if raw:
-        async def raw_fill(task: Task) -> tuple[str, float]:
+        async def raw_fill(task: Task) -> tuple[str, float, int]:
             return raw.complete(task)
         fills.append((RAW_NAMES, raw_fill))
     scores = []
@@ -76,12 +87,16 @@ async def run(samples: dict[str, list[Task]], model: str, settings: dict,
             kind_scores = [Score(names[kind], kind) for names, _ in fills]
             for number, task in enumerate(sample, start=1):
                 for score, (_, fill) in zip(kind_scores, fills, strict=True):
-                    filled, seconds = await fill(task)
+                    filled, seconds, tokens = await fill(task)
                     passed = execute.passes(tasks.program(task, filled))
-                    score.add(passed, seconds)
-                    log.append({"system": score.system, "task": task.task_id,
-                                "passed": passed, "seconds": round(seconds, 3),
-                                "middle": _middle(task, filled)})
+                    score.add(passed, seconds, tokens)
+                    if log:  # as it goes, so that a run cut short still tells
+                        log.write(json.dumps({
+                            "system": score.system, "task": task.task_id, "passed": passed,
+                            "seconds": round(seconds, 3), "tokens": tokens,
+                            "middle": _middle(task, filled)})
+                            + "\n")
+                        log.flush()
                 print(f"\r{kind} {number}/{len(sample)}", end="", flush=True)
             print("\r", end="")
             scores += kind_scores
@@ -103,6 +118,10 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
     parser.add_argument("--threads", type=int,
                         help="CPU threads for both the server and the raw model")
+    parser.add_argument("--think-s", type=float, default=3.0,
+                        help="seconds the file is open before Enter opens the hole's line "
+                             "(the server may warm its cache meanwhile); 0: open the file "
+                             "with the hole and ask at once")
     parser.add_argument("--settings", default="{}",
                         help="more server settings, as JSON (initializationOptions)")
     parser.add_argument("--systems", default="server,raw",
@@ -114,16 +133,11 @@ def main() -> None:
     settings = json.loads(args.settings)
     if args.threads:
         settings["nThreads"] = args.threads
-    log: list[dict] = []
-    scores = asyncio.run(run(samples, args.model, settings, args.systems.split(","),
-                             args.threads, log))
-    print(f"{'system':<30} {'mode':<7} {'tasks':>6} {'pass@1':>8} {'median s':>8} "
-          f"{'p95 s':>8}")
+    with open(args.log, "w") if args.log else contextlib.nullcontext() as log:
+        scores = asyncio.run(run(samples, args, settings, log))
+    print(Score.header())
     for score in scores:
         print(score.row())
-    if args.log:
-        with open(args.log, "w") as out:
-            out.writelines(json.dumps(entry) + "\n" for entry in log)
 
 
 if __name__ == "__main__":

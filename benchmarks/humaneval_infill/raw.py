@@ -20,9 +20,9 @@ class RawModel:
     def __init__(self, model: str, n_threads: int | None = None) -> None:
         self.engine = LlamaCppEngine(resolve(model), n_ctx=4096, n_threads=n_threads)
 
-    def complete(self, task: Task) -> tuple[str, float]:
-        """The filled document and the seconds generation took (greedy, no stop rule
-        but the model's end of text and MAX_TOKENS)."""
+    def complete(self, task: Task) -> tuple[str, float, int]:
+        """The filled document, the seconds generation took and the tokens generated
+        (greedy, no stop rule but the model's end of text and MAX_TOKENS)."""
         prompt = render(self.engine.template, PSM, task.prefix, task.suffix)
         started = time.perf_counter()
         generation = self.engine.generate(GenerationRequest(
@@ -30,7 +30,7 @@ class RawModel:
         seconds = time.perf_counter() - started
         keep = 1 if task.kind == SINGLE else task.middle_lines
         middle = "\n".join(generation.text.split("\n")[:keep])
-        return task.prefix + middle + task.suffix, seconds
+        return task.prefix + middle + task.suffix, seconds, generation.generated_tokens
 
     def close(self) -> None:
         self.engine.close()

@@ -37,6 +37,12 @@ class Task:
         return "\n".join(lines[:self.line] + [lines[self.line][:self.character]])
 
     @property
+    def before_enter(self) -> str:
+        """The file before Enter was pressed at the end of the line above the hole."""
+        lines = self.document.split("\n")
+        return "\n".join(lines[:self.line] + lines[self.line + 1:])
+
+    @property
     def suffix(self) -> str:
         lines = self.document.split("\n")
         return "\n".join([lines[self.line][self.character:]] + lines[self.line + 1:])
