@@ -129,9 +129,11 @@ def decide(before: str, after: str, situation: str = "code", *, max_lines: int =
 def visible(plan: Plan, raw: str) -> str | None:
     """The output as it would be inserted at the cursor; None where it does not start
     at the cursor's indentation exactly (the model wants code at another level than the
-    person put the cursor, or a blank line first)."""
+    person put the cursor, or a blank line first). Given the indentation in the prompt,
+    a model may still write some more: the first line starts at the cursor all the same."""
     if not plan.heal:
-        return raw
+        indented = plan.line_prefix and not plan.line_prefix.strip()
+        return raw.lstrip(" \t") if indented else raw
     if raw.startswith(plan.heal):
         text = raw[len(plan.heal):]
         return None if text[:1] in (" ", "\t") else text

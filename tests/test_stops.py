@@ -95,6 +95,7 @@ def test_a_model_that_refuses_the_indentation_is_stopped_at_once():
     again = stops.unhealed(plan)
     assert stream(again, "result.append(delimeter)\n    return n\n") == \
         "result.append(delimeter)"
+    assert stream(again, "    result.append(delimeter)\n") == "result.append(delimeter)"
 
 
 # -- stopping while generating ---------------------------------------------------------
