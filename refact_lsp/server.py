@@ -348,6 +348,13 @@ class RefactLanguageServer(LanguageServer):
         self._shown_error = None  # working again: the next failure is news
         return result
 
+    def loaded_completer(self) -> Completer | None:
+        """The completer if the engine has loaded; None while it loads or where it failed."""
+        future = self._completer
+        if future is None or not future.done() or future.exception() is not None:
+            return None
+        return future.result()
+
     async def completer(self) -> Completer | None:
         """The ready completer, waiting for it to load; None where loading failed.
 
@@ -371,17 +378,16 @@ class RefactLanguageServer(LanguageServer):
         if reload and self._completer is not None:
             self.unload_engine()
             self.load_engine()
-        elif self._completer is not None and self._completer.done() \
-                and not self._completer.exception():
-            self._completer.result().settings = settings
+        elif (completer := self.loaded_completer()) is not None:
+            completer.settings = settings
 
     def unload_engine(self) -> None:
-        old, worker = self._completer, self._worker
+        old, worker = self.loaded_completer(), self._worker
         self._completer, self._worker = None, None
         if worker:
             worker.close()
-        if old is not None and old.done() and not old.exception():
-            old.result().engine.close()
+        if old is not None:
+            old.engine.close()
 
     # -- completion ----------------------------------------------------------------------
 
@@ -402,19 +408,16 @@ class RefactLanguageServer(LanguageServer):
     def warm_soon(self, uri: str, position: Position, delay: float = WARM_DELAY_S) -> None:
         """After `delay` seconds without edits or requests for `uri`, evaluate the prompt
         at `position` in the background so the next request there starts warm."""
-        timer = self._warm_timers.pop(uri, None)
-        if timer is not None:
-            timer.cancel()
+        self.cancel_warm(uri)
         if self.loop is not None:
             self._warm_timers[uri] = self.loop.call_later(delay, self._warm, uri, position)
 
     def _warm(self, uri: str, position: Position) -> None:
         self._warm_timers.pop(uri, None)
-        future, document = self._completer, self.documents.get(uri)
-        if future is None or not future.done() or future.exception() or document is None \
-                or self._worker is None:
+        completer, document = self.loaded_completer(), self.documents.get(uri)
+        if completer is None or document is None or self._worker is None:
             return
-        job = future.result().prepare(document, position)
+        job = completer.prepare(document, position)
         if isinstance(job, Job):
             job.warm_only = True
             self._worker.warm(job)
@@ -553,9 +556,8 @@ def did_close(ls: RefactLanguageServer, params: types.DidCloseTextDocumentParams
     if document is not None:
         if ls._worker is not None:
             ls._worker.supersede(document.uri)
-        if ls._completer is not None and ls._completer.done() \
-                and not ls._completer.exception():
-            ls._completer.result().forget(document.uri)
+        if (completer := ls.loaded_completer()) is not None:
+            completer.forget(document.uri)
         size = len(document.text)
         document.close()
         if size >= GIVE_BACK_CHARS:
@@ -583,11 +585,10 @@ async def completion(ls: RefactLanguageServer, params: types.CompletionParams
     if result is None or not result.text or document is None:
         return types.CompletionList(is_incomplete=True, items=[])
     # Clients filter items by the word before the cursor: start the edit at that word.
-    line = document.line_text(result.start.line)
-    offset = document.offset_at(result.start) - document.offset_at(Position(result.start.line,
-                                                                             0))
-    word = _word_before(line[:offset])
-    start = document.position_at(document.offset_at(result.start) - len(word))
+    cursor = document.offset_at(result.start)
+    line_start = document.offset_at(Position(result.start.line, 0))
+    word = _word_before(document.text[line_start:cursor])
+    start = document.position_at(cursor - len(word))
     new_text = word + result.text
     label = new_text.strip().split("\n")[0][:80] or new_text
     return types.CompletionList(is_incomplete=True, items=[types.CompletionItem(
