@@ -12,7 +12,7 @@ the share of its tokens that are a prefix of the previous prompt's tokens, which
 the engine's KV cache keeps.
 
 Token counts come from the model's own tokenizer (vocabulary only, no weights).
-Run: .venv/bin/python benchmarks/context_speed.py [--model PATH]
+Run: .venv/bin/python -m benchmarks.context_speed [--model PATH]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import llama_cpp
 
+from benchmarks.replay import percentile
 from refact_lsp import context
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document
@@ -87,7 +88,7 @@ def speed(lines: int, tokenizer: Tokenizer, budgets: tuple[int, int]) -> None:
             reparse.append(parsed - began)
             (cold if step == 0 else warm).append(done - parsed)
     print(f"{lines:>6} lines: extraction p50 {ms(statistics.median(warm))} "
-          f"p95 {ms(percentile(warm, 95))} max {ms(max(warm))} | first at a place "
+          f"p95 {ms(percentile(warm, 0.95))} max {ms(max(warm))} | first at a place "
           f"p50 {ms(statistics.median(cold))} | reparse p50 {ms(statistics.median(reparse))}")
 
 
@@ -114,11 +115,6 @@ def stability(tokenizer: Tokenizer, budgets: tuple[int, int]) -> None:
           f"{REPLAY_FILE} ({source.count(chr(10))} lines): mean KV-prefix share "
           f"{statistics.mean(shares):.1%}, prompts at 90% or more "
           f"{sum(s >= 0.9 for s in shares) / len(shares):.1%}, lowest {min(shares):.1%}")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
 def ms(seconds: float) -> str:

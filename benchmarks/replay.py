@@ -58,12 +58,17 @@ def percentile(values: list[float], q: float) -> float:
     return ranked[max(0, math.ceil(q * len(ranked)) - 1)]
 
 
-def memory_mb(pid: int, field: str = "VmHWM") -> float:
-    """A process's memory figure from /proc (VmHWM: peak resident; VmRSS: now), in MB."""
+def proc_status(pid: int, field: str) -> int:
+    """A number from /proc/PID/status (VmHWM, VmRSS in kB; Threads)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def memory_mb(pid: int, field: str = "VmHWM") -> float:
+    """A process's memory figure (VmHWM: peak resident; VmRSS: now), in MB."""
+    return proc_status(pid, field) / 1024
 
 
 def _is_docstring(node: ast.stmt) -> bool:

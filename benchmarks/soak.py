@@ -36,7 +36,7 @@ from lsprotocol import types
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.replay import Block, Editor, _plain, function_blocks, keys  # noqa: E402
+from benchmarks.replay import Block, Editor, _plain, function_blocks, keys, proc_status  # noqa: E402
 from tests.tiny_gguf import write_tiny_refact_gguf  # noqa: E402
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -70,18 +70,6 @@ def modules(count: int) -> list[Typed]:
         if len(found) == count:
             return found
     raise SystemExit(f"only {len(found)} suitable modules in {STDLIB}")
-
-
-def status(pid: int, field: str) -> int:
-    """A number from /proc/PID/status (VmRSS in kB, Threads)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
-def rss_mb(editor: Editor) -> float:
-    return status(editor.pid, "VmRSS") / 1024
 
 
 def change(editor: Editor, doc: Typed, start: types.Position, end: types.Position,
@@ -154,7 +142,7 @@ async def soak(args: argparse.Namespace, model: str) -> bool:
             typed += await retype(editor, next(turns), target - typed, args.keys_per_s)
         editor.cancel_pending()
         await editor.stats()  # everything sent so far is handled
-        figures[phase] = (rss_mb(editor), status(editor.pid, "Threads"))
+        figures[phase] = (editor.rss_mb(), proc_status(editor.pid, "Threads"))
     lost = [doc.uri for doc in docs if await server_text(editor, doc.uri) != doc.text]
     typing_s = time.monotonic() - started
 
@@ -168,13 +156,13 @@ async def soak(args: argparse.Namespace, model: str) -> bool:
         await editor.ask(uri, types.Position(len(lines) - 1, 0))
         editor.close(uri)
     await editor.stats()
-    figures["big"] = (rss_mb(editor), status(editor.pid, "Threads"))
+    figures["big"] = (editor.rss_mb(), proc_status(editor.pid, "Threads"))
     big_s = time.monotonic() - started
 
     for doc in docs:
         editor.close(doc.uri)
     stats = await editor.stats()
-    figures["closed"] = (rss_mb(editor), status(editor.pid, "Threads"))
+    figures["closed"] = (editor.rss_mb(), proc_status(editor.pid, "Threads"))
     peak = editor.peak_rss_mb()
     alive = editor.client._server.returncode is None
     messages = list(dict.fromkeys(editor.messages))

@@ -23,6 +23,7 @@ from benchmarks.humaneval_infill import execute, tasks
 from benchmarks.humaneval_infill.client import Editor
 from benchmarks.humaneval_infill.raw import RawModel
 from benchmarks.humaneval_infill.tasks import MULTI, SINGLE, Task
+from benchmarks.replay import percentile
 
 SERVER = "refact-lsp server over LSP"
 RAW_NAMES = {SINGLE: "raw model, first line", MULTI: "raw model, oracle line count"}
@@ -42,8 +43,8 @@ class Score:
         self.tokens.append(tokens)
 
     def row(self) -> str:
-        times = sorted(self.seconds) or [0.0]
-        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+        times = self.seconds or [0.0]
+        p95 = percentile(times, 0.95)
         rate = 100 * sum(self.passed) / max(1, len(self.passed))
         tokens = statistics.median(self.tokens) if self.tokens else 0
         return (f"{self.system:<30} {self.kind:<7} {len(self.passed):>6} {rate:>7.1f}% "

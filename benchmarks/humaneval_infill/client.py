@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from typing import Any
 
 from lsprotocol import types
-from pygls.lsp.client import LanguageClient
 
+from benchmarks import replay
 from benchmarks.humaneval_infill.tasks import Task
-
-STATS = "refact/stats"
 
 
 class Editor:
@@ -25,21 +22,12 @@ class Editor:
     """
 
     def __init__(self, model: str, settings: dict[str, Any], think_s: float) -> None:
-        self.model = model
-        self.settings = settings
+        self.session = replay.Editor(["--model", model], settings, name="humaneval-infill")
         self.think_s = think_s
-        self.client = LanguageClient("humaneval-infill", "1")
         self.count = 0
 
     async def start(self) -> None:
-        await self.client.start_io(sys.executable, "-m", "refact_lsp.cli",
-                                   "--model", self.model)
-        await self.client.initialize_async(types.InitializeParams(
-            capabilities=types.ClientCapabilities(
-                text_document=types.TextDocumentClientCapabilities(
-                    inline_completion=types.InlineCompletionClientCapabilities())),
-            initialization_options=self.settings))
-        self.client.initialized(types.InitializedParams())
+        await self.session.start()
 
     async def complete(self, task: Task) -> tuple[str, float, int]:
         """The document after accepting the first inline item (unchanged where there is
@@ -47,48 +35,26 @@ class Editor:
         self.count += 1
         uri = f"file:///humaneval/task_{self.count}.py"
         if self.think_s > 0:
-            self._open(uri, task.before_enter)
+            self.session.open(uri, task.before_enter)
             await asyncio.sleep(self.think_s)
             above = task.document.split("\n")[task.line - 1]
-            enter = types.Position(task.line - 1, len(above))
-            self.client.text_document_did_change(types.DidChangeTextDocumentParams(
-                types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-                [types.TextDocumentContentChangePartial(
-                    range=types.Range(enter, enter),
-                    text="\n" + task.document.split("\n")[task.line])]))
+            self.session.insert(uri, 2, types.Position(task.line - 1, len(above)),
+                                "\n" + task.document.split("\n")[task.line])
         else:
-            self._open(uri, task.document)
-        generated = await self._generated_tokens()
-        started = time.perf_counter()
-        result = await self.client.text_document_inline_completion_async(
-            types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri),
-                position=types.Position(task.line, task.character),
-                context=types.InlineCompletionContext(
-                    types.InlineCompletionTriggerKind.Automatic)))
-        seconds = time.perf_counter() - started
-        tokens = await self._generated_tokens() - generated
-        self.client.text_document_did_close(types.DidCloseTextDocumentParams(
-            types.TextDocumentIdentifier(uri)))
-        items = result.items if isinstance(result, types.InlineCompletionList) else result
-        if not items:
-            return task.document, seconds, tokens
+            self.session.open(uri, task.document)
+        generated = (await self.session.stats())["generated_tokens"]
         cursor = types.Position(task.line, task.character)
-        return accept(task.document, items[0], cursor), seconds, tokens
-
-    def _open(self, uri: str, text: str) -> None:
-        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
-            types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
-
-    async def _generated_tokens(self) -> int:
-        """The server's count of tokens generated so far (`refact/stats`)."""
-        stats = await self.client.protocol.send_request_async(STATS, {})
-        return int(getattr(stats, "generated_tokens", 0))
+        started = time.perf_counter()
+        result = await self.session.ask(uri, cursor)
+        seconds = time.perf_counter() - started
+        tokens = (await self.session.stats())["generated_tokens"] - generated
+        self.session.close(uri)
+        if not result or not result.items:
+            return task.document, seconds, tokens
+        return accept(task.document, result.items[0], cursor), seconds, tokens
 
     async def stop(self) -> None:
-        await self.client.shutdown_async(None)
-        self.client.exit(None)
-        await self.client.stop()
+        await self.session.stop()
 
 
 def accept(text: str, item: types.InlineCompletionItem, cursor: types.Position) -> str:
