@@ -86,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(server.secret_filter)  # API keys never reach the log
     if args.tcp:
-        log.info("listening on %s:%d", args.host, args.port)
         server.start_tcp(args.host, args.port)
     else:
         server.start_io()
@@ -127,8 +126,14 @@ def _complete_main(argv: list[str]) -> int:
     document = Document(path.resolve().as_uri(), text, 0, None, encoding=UTF32)
     completer = Completer(engine, settings)
     position = Position(int(match["line"]) - 1, int(match["col"]) - 1)
-    prepared = completer.prepare(document, position)
-    result = prepared if isinstance(prepared, Result) else completer.run(prepared)
+    try:
+        prepared = completer.prepare(document, position)
+        result = prepared if isinstance(prepared, Result) else completer.run(prepared)
+    except EngineError as exc:  # a shared engine that fails mid-way
+        print(f"refact-lsp: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.close()
     if args.json:
         generation = result.generation
         print(json.dumps({
@@ -141,7 +146,6 @@ def _complete_main(argv: list[str]) -> int:
         }))
     else:
         print(result.text)
-    engine.close()
     return 0
 
 

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -215,6 +216,17 @@ class RefactLanguageServer(LanguageServer):
         finally:
             self.shutdown()
 
+    def start_tcp(self, host: str, port: int) -> None:
+        """One editor connection on host:port, read by the same `MessageReader` as stdio
+        (pygls's TCP mode has its read loop); the server ends with the connection."""
+        with socket.create_server((host, port)) as listener:
+            log.info("listening on %s:%d", *listener.getsockname()[:2])
+            connection, peer = listener.accept()
+        log.info("connected to %s:%d", *peer[:2])
+        with connection, connection.makefile("rb") as incoming, \
+                connection.makefile("wb") as outgoing:
+            self.start_io(incoming, outgoing)
+
     async def _serve(self, reader: MessageReader) -> None:
         """Hand each message the reader finds on its thread to `receive`, in order,
         until the input ends."""
@@ -263,12 +275,9 @@ class RefactLanguageServer(LanguageServer):
             log.exception("handling a message failed")
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        """Errors pygls catches go to the log, never a popup for each message. In TCP
-        mode pygls's read loop reports unreadable input here: it gets a parse error. A
+        """Errors pygls catches go to the log, never a popup for each message. A
         notification handler that failed (an edit may be lost) is told to the person."""
-        if source is JsonRpcException and isinstance(error, (ValueError, RecursionError)):
-            self.protocol.answer_unreadable(f"not JSON ({type(error).__name__}: {error})")
-        elif source is FeatureNotificationError:
+        if source is FeatureNotificationError:
             log.error("%s\n%s", error, getattr(error, "data", None) or "")
             self.show_error(f"internal error: {error}; details in the log")
         elif source is not FeatureRequestError:  # those are answered, and pygls logs them
@@ -325,7 +334,16 @@ class RefactLanguageServer(LanguageServer):
             future.set_exception(exc)
             return
         completer = Completer(engine, settings)
-        self._worker = Worker(functools.partial(self._infer, completer))
+        with self._load_lock:
+            current = self._completer is future
+            if current:
+                self._worker = Worker(functools.partial(self._infer, completer))
+        if not current:  # the settings changed while it loaded: a newer load serves
+            log.info("closed %s: the settings changed while it loaded", engine.description)
+            engine.close()
+            progress.end("superseded")
+            future.set_exception(EngineError("superseded by a settings change"))
+            return
         self._shown_error = None
         log.info("ready: %s", engine.description)
         progress.end(f"Ready: {engine.description}")
@@ -382,8 +400,10 @@ class RefactLanguageServer(LanguageServer):
             completer.settings = settings
 
     def unload_engine(self) -> None:
-        old, worker = self.loaded_completer(), self._worker
-        self._completer, self._worker = None, None
+        """Close the engine and its worker; a load still in flight closes its own."""
+        with self._load_lock:
+            old, worker = self.loaded_completer(), self._worker
+            self._completer, self._worker = None, None
         if worker:
             worker.close()
         if old is not None:

@@ -223,7 +223,19 @@ class Stopper:
             self.deadline = now + self.plan.time_budget_ms / 1000
         if self.length_at_deadline is None and now >= self.deadline:
             self.length_at_deadline = len(text)
-        return self.length_at_deadline is not None and "\n" in text[self.length_at_deadline:]
+        if self.length_at_deadline is None or "\n" not in text[self.length_at_deadline:]:
+            return False
+        return self.plan.mode != MULTI or _statement_ends(text[:text.rindex("\n")])
+
+
+def _statement_ends(text: str) -> bool:
+    """Whether a block completion may be cut after `text`: its last line does not open a
+    block whose body is still to come, and its brackets are closed. (Cut there, a `for`
+    without its body or half a call would still parse against the code after it.)"""
+    last = text.rsplit("\n", 1)[-1].rstrip()
+    if last.endswith(BLOCK_OPENERS) or last.endswith(("\\", ",")):
+        return False
+    return sum(text.count(c) for c in OPENERS) <= sum(text.count(c) for c in CLOSERS)
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,10 @@ class RawServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_log(self, text: str, timeout: float = TIMEOUT_S) -> None:
+        """Wait until the server's log says `text`."""
+        self._wait_for(lambda: text in self.log(), f"{text!r} in the log", timeout)
+
     def initialize(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """The LSP handshake, as an editor without progress support does it."""
         answer = self.request("initialize", {

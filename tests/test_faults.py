@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -127,8 +130,10 @@ class FakeEngine:
     """An OpenAI-style completions server on 127.0.0.1 whose behaviour a test switches:
     `load` for /v1/models, `generate` for /v1/completions, each one of ok, hang, slow
     (answers once `released`), garbage (a web page), broken-stream (events that are not
-    JSON), wrong-shape (JSON, but not what OpenAI sends) or echo-key (an error that
-    repeats the request's Authorization header, as a careless proxy might)."""
+    JSON), wrong-shape and odd-event (JSON, but not what OpenAI sends), no-events (a
+    stream with none), bad-gateway (a proxy's 502), single-json (a whole completion
+    without streaming) or echo-key (an error that repeats the request's Authorization
+    header, as a careless proxy might)."""
 
     def __init__(self) -> None:
         self.load = "ok"
@@ -170,6 +175,15 @@ class FakeEngine:
             self.reply(handler, 200, "text/html", "<html>it works!</html>")
         elif mode == "broken-stream":
             self.reply(handler, 200, "text/event-stream", 'data: {"choices": [{"te\n\n')
+        elif mode == "odd-event":
+            self.reply(handler, 200, "text/event-stream", 'data: [1, 2]\n\n')
+        elif mode == "no-events":
+            self.reply(handler, 200, "text/event-stream", ': ping\n\n')
+        elif mode == "bad-gateway":  # a proxy whose engine is down
+            self.reply(handler, 502, "text/html", "<html>502 Bad Gateway</html>")
+        elif mode == "single-json":  # a server that ignores "stream": one JSON answer
+            self.reply(handler, 200, "application/json", json.dumps(
+                {"choices": [{"text": "    " + SUGGESTION + "\n", "finish_reason": "stop"}]}))
         elif mode == "wrong-shape":
             self.reply(handler, 200, "text/event-stream",
                        'data: {"choices": "none"}\n\n' if body is None else '{"data": 7}')
@@ -245,10 +259,11 @@ def test_a_request_cancelled_while_the_engine_loads_leaves_the_load_alone(
 
 @pytest.mark.parametrize(("garbage", "told"), [
     ("broken-stream", "not JSON"),
-    ("wrong-shape", "completion failed"),
-    pytest.param("garbage", "not", marks=pytest.mark.xfail(strict=True, reason=(
-        "engines/http.py reads a 200 answer that is not an event stream as an empty "
-        "generation, and says nothing"))),
+    ("wrong-shape", "a completion of an unexpected shape"),
+    ("garbage", "not JSON; is engine.url right?"),
+    ("odd-event", "a completion of an unexpected shape"),
+    ("no-events", "without any completion in it"),
+    ("bad-gateway", "is not ready (HTTP 502)"),
 ])
 def test_an_engine_that_sends_garbage_is_told_and_completions_resume_when_it_stops(
         tmp_path: Path, engine: FakeEngine, garbage: str, told: str) -> None:
@@ -257,6 +272,42 @@ def test_an_engine_that_sends_garbage_is_told_and_completions_resume_when_it_sto
     engine.generate = garbage
     assert_told_once(server, told)
     engine.generate = "ok"
+    assert suggested(complete(server))
+    assert server.close() == 0
+
+
+def test_a_settings_change_while_the_engine_loads_leaves_the_new_engine_serving(
+        tmp_path: Path, engine: FakeEngine) -> None:
+    old = FakeEngine()
+    old.load, old.generate = "slow", "no-events"
+    try:
+        server = start(tmp_path, options=remote(old))
+        server.notify("workspace/didChangeConfiguration", {"settings": remote(engine)})
+        assert suggested(complete(server))
+        old.released.set()  # the first load completes after the second
+        server.wait_for_log("the settings changed while it loaded")
+        assert suggested(complete(server))  # still the new engine's worker
+        assert server.shown_messages() == []
+        assert server.close() == 0
+    finally:
+        old.close()
+
+
+def test_an_engine_that_answers_without_streaming_is_read_all_the_same(
+        tmp_path: Path, engine: FakeEngine) -> None:
+    engine.generate = "single-json"
+    server = start(tmp_path, options=remote(engine))
+    assert suggested(complete(server))
+    assert server.shown_messages() == []
+    assert server.close() == 0
+
+
+def test_a_proxy_without_its_engine_at_load_is_tried_again_until_it_is_back(
+        tmp_path: Path, engine: FakeEngine) -> None:
+    engine.load = "bad-gateway"
+    server = start(tmp_path, options=remote(engine))
+    assert_told_once(server, "is not ready (HTTP 502)")
+    engine.load = "ok"  # no settings change: the next request loads again
     assert suggested(complete(server))
     assert server.close() == 0
 
@@ -288,6 +339,25 @@ def test_the_api_key_never_reaches_messages_or_logs(tmp_path: Path,
     assert "HTTP Request: POST" in server.log()  # the log is verbose indeed
     assert API_KEY not in server.log()
     assert not [m for m in server.shown_messages() if API_KEY in m]
+
+
+def test_complete_on_the_command_line_never_prints_the_api_key(
+        tmp_path: Path, engine: FakeEngine) -> None:
+    source = tmp_path / "faults.py"
+    source.write_text(TEXT)
+    environ = {key: value for key, value in os.environ.items()
+               if not key.startswith("REFACT_LSP_")}
+    environ["REFACT_LSP_API_KEY"] = API_KEY
+    command = [sys.executable, "-m", "refact_lsp.cli", "complete", f"{source}:5:5",
+               "--engine", "openai", "--engine-url", engine.url, "-v"]
+    done = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert SUGGESTION in done.stdout
+    engine.generate = "echo-key"
+    done = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=60)
+    assert done.returncode == 1
+    assert "HTTP 500" in done.stderr and "Traceback" not in done.stderr
+    assert API_KEY not in done.stdout + done.stderr
 
 
 # -- downloads -----------------------------------------------------------------------------

@@ -88,7 +88,8 @@ def test_the_embedded_engine_makes_no_connection_and_touches_no_workspace_file(
     assert not (tmp_path / "cache").exists()  # a model path downloads nothing
 
 
-def test_tcp_mode_listens_on_127_0_0_1_only_by_default(tmp_path: Path) -> None:
+def test_tcp_mode_listens_on_127_0_0_1_only_by_default_and_survives_bad_framing(
+        tmp_path: Path) -> None:
     model = write_tiny_refact_gguf(tmp_path / "tiny.gguf")
     port = free_port()
     env = {key: value for key, value in os.environ.items()
@@ -106,6 +107,10 @@ def test_tcp_mode_listens_on_127_0_0_1_only_by_default(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert listening == [("tcp", f"127.0.0.1:{port}", "0A")]  # 0A: LISTEN
         with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
+            # A body shorter than its Content-Length, then a good request: read with the
+            # same framing as stdio, the first is answered as unreadable and the second
+            # is not lost.
+            connection.sendall(b"Content-Length: 40\r\n\r\n{\"jsonrpc\": \"2.0\"}")
             connection.sendall(encode({"jsonrpc": "2.0", "id": 1, "method": "initialize",
                                        "params": {"processId": None, "rootUri": None,
                                                   "capabilities": {}}}))
@@ -114,6 +119,7 @@ def test_tcp_mode_listens_on_127_0_0_1_only_by_default(tmp_path: Path) -> None:
                 data = connection.recv(65536)
                 assert data, answer
                 answer += data
+            assert b'"id": null' in answer or b'"id":null' in answer  # the broken one
     finally:
         process.kill()
         process.wait()

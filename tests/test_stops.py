@@ -180,6 +180,24 @@ def test_past_the_time_budget_the_line_being_written_is_finished():
     assert stream(plan, raw, seconds_per_token=0.1) == "a = 1\n    bb = 2"
 
 
+def test_past_the_time_budget_a_block_is_not_cut_after_its_opener():
+    # HumanEval/0 (multi-line): cut right after the budget, the `for` would keep no
+    # body of its own and still parse against the deeper code after the cursor.
+    source = "    for idx, a in enumerate(xs):\n        |\n                if d < t:\n"
+    raw = ("        for jdx, b in enumerate(xs):\n            if idx != jdx:\n"
+           "                d = abs(a - b)\n            x = 1\n")
+    plan = plan_at(source, time_budget_ms=1000)
+    assert stream(plan, raw, seconds_per_token=0.05) == \
+        "for jdx, b in enumerate(xs):\n            if idx != jdx:\n                d = abs(a - b)"
+
+
+def test_past_the_time_budget_a_call_is_not_cut_inside_its_brackets():
+    source = "def f():\n    |\n"
+    raw = "    total = add(1,\n                2)\n    return total\n"
+    plan = plan_at(source, time_budget_ms=100)
+    assert stream(plan, raw, seconds_per_token=0.1) == "total = add(1,\n                2)"
+
+
 def test_the_time_budget_counts_from_the_first_token():
     plan = plan_at("def f():\n    |\n", time_budget_ms=1000)
     now = [100.0]  # the prompt took long: that does not count

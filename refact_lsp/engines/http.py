@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0
 TOKENIZE_TIMEOUT_S = 1.0  # counts are asked for on the LSP thread: an estimate beats a wait
 CANCEL_POLL_S = 0.02  # how soon a cancellation closes a request the server is silent on
+# Too many requests, bad gateway, service unavailable (llama-server while it loads the
+# model), gateway timeout.
+TRANSIENT_STATUSES = (429, 502, 503, 504)
 
 
 class HttpEngine(Engine):
@@ -132,7 +135,9 @@ class HttpEngine(Engine):
         self.reachable = True
 
     async def _check(self, response: httpx.Response) -> None:
-        """An HTTP error status as an EngineError that says what to do."""
+        """An HTTP error status as an EngineError that says what to do. Statuses that a
+        server that is starting, overloaded or behind a proxy without its backend sends
+        are EngineUnavailable: completions resume when it answers."""
         if response.is_success:
             return
         await response.aread()
@@ -141,10 +146,18 @@ class HttpEngine(Engine):
         if status in (401, 403):
             raise EngineError(f"{where} refused the API key (HTTP {status}); set "
                               "engine.apiKey or the REFACT_LSP_API_KEY environment variable")
-        if status == 503:  # llama-server while it loads the model
-            raise EngineUnavailable(f"{where} is not ready: {_error_detail(response)}")
+        detail = self._said(_error_detail(response))
+        if status in TRANSIENT_STATUSES:
+            raise EngineUnavailable(f"{where} is not ready (HTTP {status}): {detail}; "
+                                    "completions resume when it is")
         raise EngineError(f"{where} answered HTTP {status} to {response.request.url.path}: "
-                          f"{_error_detail(response)}")
+                          f"{detail}")
+
+    def _said(self, text: str) -> str:
+        """What the server said, without the API key (a careless proxy repeats the
+        request's headers in its error page)."""
+        key = self.settings.api_key
+        return text.replace(key, "<api key>") if key else text
 
     # -- tokens ------------------------------------------------------------------------
 
@@ -218,24 +231,46 @@ class HttpEngine(Engine):
     async def _read(self, response: httpx.Response, request: GenerationRequest,
                     generation: Generation) -> str:
         """Read server-sent events until the server ends, a stop rule fires or the
-        request is cancelled; leaving early closes the response."""
+        request is cancelled; leaving early closes the response. A server that ignores
+        `stream` and answers with one JSON completion is read as a single event."""
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            await response.aread()
+            return self._event(response.text, generation) or "max_tokens"
+        events = 0
         async for line in response.aiter_lines():
             if not line.startswith("data:"):
                 continue  # blank separators, comments, pings
             data = line[len("data:"):].strip()
             if data == "[DONE]":
                 break
-            event = json.loads(data)
-            if "error" in event:
-                raise EngineError(f"{self.kind} at {self.url}: {_message(event['error'])}")
-            ended = self._fold(event, generation)
+            events += 1
+            ended = self._event(data, generation)
             if ended:
                 return ended
             if request.cancel.is_set():
                 return "cancelled"
             if request.should_stop(generation.text):
                 return "stop"
+        if not events:
+            raise EngineError(f"{self.kind} at {self.url} sent an event stream without "
+                              "any completion in it; is engine.url right?")
         return "max_tokens"  # the stream ended without saying why: treat it as cut short
+
+    def _event(self, data: str, generation: Generation) -> str | None:
+        """Fold one event's JSON text into `generation`; how generation ended, if it did.
+        An error the server reports, or an event of another shape than its kind sends,
+        is an EngineError that quotes it."""
+        event = json.loads(data)
+        if isinstance(event, dict) and "error" in event:
+            raise EngineError(f"{self.kind} at {self.url}: "
+                              f"{self._said(_message(event['error']))}")
+        try:
+            if not isinstance(event, dict):
+                raise TypeError(type(event).__name__)
+            return self._fold(event, generation)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+            raise EngineError(f"{self.kind} at {self.url} sent a completion of an "
+                              f"unexpected shape: {self._said(data[:200])}") from None
 
     def close(self) -> None:
         if self._loop.is_closed():
