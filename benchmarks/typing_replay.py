@@ -49,6 +49,7 @@ from refact_lsp import models  # noqa: E402
 MODEL = "qwen2.5-coder-0.5b"
 SERVER_FLAGS: list[str] = []  # such as ["-v"] to see the server's debug log
 MODULE = Path(sysconfig.get_paths()["stdlib"]) / "configparser.py"
+VERBOSE = "-v" in sys.argv or "--verbose" in sys.argv
 
 
 @dataclass
@@ -110,9 +111,9 @@ async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
     uri = f"file:///replay/{MODULE.name}"
     while True:
         editor.open(uri, document_without(blocks))
-        version, shift = 1, 0
+        version = 1
         for block in blocks:
-            line, column = block.start + shift, 0
+            line, column = block.start, 0
             for number, key in enumerate(keys(block.lines)):
                 version += 1
                 editor.insert(uri, version, types.Position(line, column), key)
@@ -121,12 +122,11 @@ async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
                 else:
                     column += len(key)
                 if number == 0 or key.startswith("\n"):
-                    await pause(editor, uri, types.Position(line, column), block, line - block
-                                .start - shift, run)
+                    await pause(editor, uri, types.Position(line, column), block,
+                                line - block.start, run)
                 else:
                     editor.ask_soon(uri, types.Position(line, column))
                     await asyncio.sleep(1 / keys_per_s)
-            shift += len(block.lines) - 1
             run.rss_mb.append(editor.rss_mb())
         editor.close(uri)
         if time.monotonic() > deadline:
@@ -152,6 +152,9 @@ async def pause(editor: Editor, uri: str, at: types.Position, block: Block, inde
     run.exact += bool(text) and first_line(text) == block.lines[index].strip()
     if after["generations"] > before["generations"] and after["last"]:
         run.floors.append(after["last"]["generate_ms"] / 1000)
+    if VERBOSE:
+        print(f"{run.name} {waited:6.2f} s  typed next {block.lines[index].strip()!r}  "
+              f"suggested {first_line(text)!r}", flush=True)
 
 
 async def replay_llama_server(binary: Path, model_path: Path, blocks: list[Block],
@@ -167,9 +170,8 @@ async def replay_llama_server(binary: Path, model_path: Path, blocks: list[Block
     in_flight: asyncio.Task[str] | None = None
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
-            shift = 0
             for block in blocks:
-                line, column = block.start + shift, 0
+                line, column = block.start, 0
                 for number, key in enumerate(keys(block.lines)):
                     if key.startswith("\n"):
                         lines[line + 1:line + 1] = [key[1:]]
@@ -185,13 +187,12 @@ async def replay_llama_server(binary: Path, model_path: Path, blocks: list[Block
                         started = time.perf_counter()
                         text = await request
                         run.waits.append(time.perf_counter() - started)
-                        index = line - block.start - shift
+                        index = line - block.start
                         run.exact += bool(text) and first_line(text) == block.lines[index].strip()
                         in_flight = None
                     else:
                         in_flight = request
                         await asyncio.sleep(1 / keys_per_s)
-                shift += len(block.lines) - 1
             if in_flight:
                 in_flight.cancel()
         run.peak_rss_mb = memory_mb(server.process.pid)
@@ -228,20 +229,22 @@ async def main_async(args: argparse.Namespace) -> int:
           f"{len(blocks)} functions, {sum(len(b.lines) for b in blocks)} lines, "
           f"{sum(len(k) for b in blocks for k in keys(b.lines))} characters, "
           f"{args.keys_per_s} keystrokes/s, model {model_path.name}")
-    runs = []
+    runs: list[Run] = []
+
+    def done(run: Run) -> None:  # printed at once: a later system that fails loses nothing
+        runs.append(run)
+        print(f"{HEADER}\n{run.row()}" if len(runs) == 1 else run.row(), flush=True)
+
     if args.only in (None, "warm"):
-        runs.append(await replay_server("warm", {"maxTokens": args.max_tokens}, blocks,
-                                        args.keys_per_s, args.model, deadline))
+        done(await replay_server("warm", {"maxTokens": args.max_tokens}, blocks,
+                                 args.keys_per_s, args.model, deadline))
     if args.only in (None, "cold"):
-        runs.append(await replay_server("cold", {"maxTokens": args.max_tokens,
-                                                 "kvReuse": False, "cache": False},
-                                        blocks, args.keys_per_s, args.model, 0))
+        done(await replay_server("cold", {"maxTokens": args.max_tokens, "kvReuse": False,
+                                          "cache": False},
+                                 blocks, args.keys_per_s, args.model, 0))
     binary = args.llama_server or _built_llama_server()
     if args.only in (None, "llama-server") and binary:
-        runs.append(await replay_llama_server(binary, model_path, blocks, args.keys_per_s))
-    print(HEADER)
-    for run in runs:
-        print(run.row())
+        done(await replay_llama_server(binary, model_path, blocks, args.keys_per_s))
     warm = runs[0] if runs and runs[0].name == "warm" else None
     if warm and warm.waits:
         p50 = statistics.median(warm.waits)
@@ -271,6 +274,8 @@ def main() -> int:
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--llama-server", type=Path, help="llama.cpp's llama-server binary")
     parser.add_argument("--only", choices=("warm", "cold", "llama-server"))
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print each pause: the wait, the line then typed, the suggestion")
     parser.add_argument("--minutes", type=float, default=0.0,
                         help="repeat the warm replay for this long (RSS soak)")
     return asyncio.run(main_async(parser.parse_args()))

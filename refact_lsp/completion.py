@@ -12,6 +12,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -180,13 +181,17 @@ class Completer:
 
     def _attempt(self, job: Job, prompt: Prompt,
                  plan: stops.Plan) -> tuple[Generation, stops.Suggestion | None]:
+        # Candidates for blocks only: on one line the greedy one is best (measured on
+        # HumanEval infilling: 4 candidates won 5 points on blocks, lost 3 on lines).
+        count = self.settings.candidates if plan.mode == stops.MULTI else 1
+        more = tuple(stops.Stopper(plan) for _ in range(count - 1))
         generation = self.engine.generate(GenerationRequest(
             prompt=prompt, max_tokens=job.max_tokens, should_stop=stops.Stopper(plan),
             cancel=job.cancel, temperature=job.temperature, key=job.uri,
-            time_budget_ms=plan.time_budget_ms))
+            time_budget_ms=plan.time_budget_ms, more_stops=more,
+            candidate_temperature=self.settings.candidate_temperature))
         self._count(generation)
-        return generation, stops.finish(plan, generation.text,
-                                        ended=generation.stopped_by == "eos")
+        return generation, best_suggestion(plan, [generation, *generation.alternatives])
 
     def _count(self, generation: Generation) -> None:
         stats = self.stats
@@ -203,6 +208,20 @@ class Completer:
         if self.settings.open_files is not None:
             return self.settings.open_files
         return self.engine.template.file_sep is not None
+
+
+def best_suggestion(plan: stops.Plan,
+                    candidates: Sequence[Generation]) -> stops.Suggestion | None:
+    """Of the candidates that leave something to show (a trimmed suggestion that
+    parses), the one the model was surest of (highest mean log-probability of its
+    tokens); the first (greedy) one wins a tie."""
+    best, best_logprob = None, -math.inf
+    for generation in candidates:
+        suggestion = stops.finish(plan, generation.text, ended=generation.stopped_by == "eos")
+        logprob = generation.mean_logprob if generation.mean_logprob is not None else -math.inf
+        if suggestion is not None and (best is None or logprob > best_logprob):
+            best, best_logprob = suggestion, logprob
+    return best
 
 
 def _top_level_line_start(text: str, not_before: int) -> int:

@@ -51,6 +51,8 @@ class Settings:
     max_lines: int = 8
     time_budget_ms: int = 1000
     temperature: float = 0.0
+    candidates: int = 1  # >1: sample this many in one batch and show the best
+    candidate_temperature: float = 0.5
     n_threads: int | None = None
     n_gpu_layers: int = -1
     flash_attn: bool = True

@@ -52,7 +52,7 @@ GIVE_BACK_CHARS = 1 << 20  # closing a document this large returns freed memory 
 
 # Settings whose change needs the engine loaded again.
 ENGINE_SETTINGS = ("model", "cache_dir", "template", "n_ctx", "n_threads", "n_gpu_layers",
-                   "flash_attn", "kv_reuse", "engine")
+                   "flash_attn", "kv_reuse", "candidates", "engine")
 MAX_UINTEGER = 2**31 - 1  # LSP's largest line or character number
 # An API key in text: an apiKey field's value (as JSON, a Python repr or key=value) or a
 # bearer token. pygls's verbose log prints whole messages, settings included.
@@ -348,6 +348,15 @@ class RefactLanguageServer(LanguageServer):
         log.info("ready: %s", engine.description)
         progress.end(f"Ready: {engine.description}")
         future.set_result(completer)
+        self.send_soon(self._warm_newest)
+
+    def _warm_newest(self) -> None:
+        """Warm the document opened last: a didOpen that came while the model loaded (as
+        the first ones do) found nothing to warm."""
+        if self.documents:
+            uri = next(reversed(self.documents))
+            document = self.documents[uri]
+            self.warm_soon(uri, document.position_at(len(document.text)), delay=0)
 
     def _infer(self, completer: Completer, job: Job) -> Result | None:
         """Inference on the worker thread. A shared engine that stops answering, or

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,11 +75,12 @@ def start_llama_cpp_server(model: Path, port: int, log: Path, *, n_ctx: int = 40
 
 def start_llama_server(binary: Path, model: Path, port: int, log: Path, *,
                        n_ctx_per_slot: int = 4096, slots: int = 2,
-                       timeout_s: float = 300) -> EngineProcess:
-    """llama.cpp's llama-server with `slots` parallel slots of `n_ctx_per_slot` tokens."""
+                       timeout_s: float = 300, extra: Sequence[str] = ()) -> EngineProcess:
+    """llama.cpp's llama-server with `slots` parallel slots of `n_ctx_per_slot` tokens;
+    `extra` adds to its command line."""
     command = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
                "-c", str(n_ctx_per_slot * slots), "-np", str(slots),
-               "--cache-reuse", "256"]
+               "--cache-reuse", "256", *extra]
     engine = EngineProcess("llama-server", port, _spawn(command, log), log)
     _wait_ready(engine, "/health", None, timeout_s)
     return engine

@@ -6,6 +6,7 @@ import pytest
 
 from refact_lsp.prompts import (
     SPLIT,
+    SPM,
     TEMPLATES,
     ContextFile,
     detect_template,
@@ -44,9 +45,14 @@ def test_refact_defaults_to_suffix_first():
 
 
 def test_qwen_is_prefix_first_and_file_text_is_never_special():
-    prompt = render(TEMPLATES["qwen"], "auto", "a <|endoftext|>", "b")
+    prompt = render(TEMPLATES["qwen"], "psm", "a <|endoftext|>", "b")
     assert prompt.parts[0] == ("<|fim_prefix|>", True)
     assert ("a <|endoftext|>", False) in prompt.parts
+
+
+def test_auto_is_split_for_models_trained_on_psm_only():
+    assert TEMPLATES["qwen"].resolve_order("auto") == SPLIT
+    assert TEMPLATES["refact"].resolve_order("auto") == SPM
 
 
 def test_split_layout_puts_the_cursor_region_last():

@@ -31,6 +31,10 @@ class GenerationRequest:
     temperature: float = 0.0
     key: str = ""  # the document: engines with slots keep one per key
     time_budget_ms: int = 0  # for engines that enforce the time limit themselves; 0: none
+    # Stop checks of more candidates to sample beside the first, in the same batch, at
+    # `candidate_temperature`; engines that cannot batch generate the first alone.
+    more_stops: tuple[StopCheck, ...] = ()
+    candidate_temperature: float = 0.5
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Generation:
     prompt_ms: float = 0.0
     generate_ms: float = 0.0
     mean_logprob: float | None = None
+    alternatives: list[Generation] = field(default_factory=list)  # the other candidates
 
 
 class Engine(ABC):

@@ -21,20 +21,24 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
-from refact_lsp.engines.base import Engine, Generation, GenerationRequest
+from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopCheck
 from refact_lsp.models import ModelError, check_gguf
 from refact_lsp.prompts import FimTemplate, Prompt, detect_template
 
 log = logging.getLogger(__name__)
 
 PROMPT_CHUNK = 64  # tokens evaluated between two looks at the cancel flag
+MAX_CANDIDATES = 8
 MIN_SHIFTED_RUN = 32  # a shorter run of cached tokens is evaluated again, not shifted
 
 
 class LlamaCppEngine(Engine):
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None,
                  n_gpu_layers: int = -1, flash_attn: bool = True,
-                 template: FimTemplate | None = None, kv_reuse: bool = True) -> None:
+                 template: FimTemplate | None = None, kv_reuse: bool = True,
+                 candidates: int = 1) -> None:
+        """`candidates` > 1 makes a context that decodes that many sequences in one batch
+        (they share one KV buffer, so each may use all of n_ctx)."""
         check_gguf(model_path)
         self._llama_cpp = llama_cpp
         threads = n_threads or max(1, os.cpu_count() or 1)
@@ -51,6 +55,9 @@ class LlamaCppEngine(Engine):
                                  f"{model_path.name} (out of memory?); set a smaller "
                                  "nCtx") from None
             raise ModelError(f"llama.cpp cannot load model file {model_path}: {exc}") from None
+        self.candidates = max(1, min(candidates, MAX_CANDIDATES))
+        if self.candidates > 1:
+            self._parallel_context(n_ctx)
         train_ctx = self.llm._model.n_ctx_train()
         if 0 < train_ctx < self.llm.n_ctx():
             log.info("model was trained for %d tokens of context; using that", train_ctx)
@@ -77,6 +84,21 @@ class LlamaCppEngine(Engine):
                             f"{self.template.name}, n_ctx {self.n_ctx}, "
                             f"gpu layers {n_gpu_layers if _gpu() else 0})")
         self._lock = threading.Lock()
+
+    def _parallel_context(self, n_ctx: int) -> None:
+        """Replace the context llama-cpp-python made (one sequence) with one for
+        `self.candidates` sequences; llama-cpp-python has no parameter for it."""
+        llm = self.llm
+        llm._ctx.close()
+        llm.context_params.n_seq_max = self.candidates
+        llm.context_params.kv_unified = True
+        try:
+            llm._ctx = llama_cpp._internals.LlamaContext(
+                model=llm._model, params=llm.context_params, verbose=False)
+        except ValueError:
+            raise ModelError(f"llama.cpp cannot make a context of {n_ctx} tokens for "
+                             f"{self.candidates} candidates (out of memory?); set fewer "
+                             "candidates or a smaller nCtx") from None
 
     # -- vocabulary ------------------------------------------------------------------
 
@@ -176,9 +198,8 @@ class LlamaCppEngine(Engine):
             tokens = self.tokenize(prompt)
             if len(tokens) >= self.n_ctx:
                 return 0
-            before = self.llm.n_tokens
-            _, done = self._evaluate(tokens, cancel)
-            return max(0, self.llm.n_tokens - before) if done else 0
+            reused, done = self._evaluate(tokens, cancel)
+            return len(tokens) - reused if done else 0
 
     def generate(self, request: GenerationRequest) -> Generation:
         with self._lock:
@@ -187,7 +208,8 @@ class LlamaCppEngine(Engine):
     def _generate(self, request: GenerationRequest) -> Generation:
         llm = self.llm
         tokens = self.tokenize(request.prompt)
-        if len(tokens) + request.max_tokens > self.n_ctx:
+        checks = (request.should_stop, *request.more_stops)[:self.candidates]
+        if len(tokens) + request.max_tokens * len(checks) > self.n_ctx:
             log.warning("prompt of %d tokens does not fit the context of %d",
                         len(tokens), self.n_ctx)
             return Generation("", "context", prompt_tokens=len(tokens))
@@ -197,6 +219,10 @@ class LlamaCppEngine(Engine):
         result = Generation("", "cancelled", prompt_tokens=len(tokens), reused_tokens=reused,
                             prompt_ms=prompt_ms)
         if not done:
+            return result
+        if len(checks) > 1:
+            self._sample_batch(request, checks, result)
+            result.generate_ms = (time.perf_counter() - started) * 1000 - prompt_ms
             return result
         out = bytearray()
         logprob_sum = 0.0
@@ -224,6 +250,72 @@ class LlamaCppEngine(Engine):
         if result.generated_tokens:
             result.mean_logprob = logprob_sum / result.generated_tokens
         return result
+
+    def _sample_batch(self, request: GenerationRequest, checks: tuple[StopCheck, ...],
+                      result: Generation) -> None:
+        """Candidates decoded side by side, one token of each per batch: the first
+        greedy, the others sampled. Each sequence starts as a copy of the prompt's (the
+        cells are shared, not copied) and is removed at the end; the first is left as
+        the single path leaves its generation, behind the prompt."""
+        lib, llm = self._llama_cpp, self.llm
+        memory = lib.llama_get_memory(llm._ctx.ctx)
+        n_past = llm.n_tokens
+        for seq in range(1, len(checks)):
+            lib.llama_memory_seq_rm(memory, seq, -1, -1)
+            lib.llama_memory_seq_cp(memory, 0, seq, -1, -1)
+        first = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,))
+        logits = [first.copy() for _ in checks]
+        runs = [Generation("", "max_tokens") for _ in checks]
+        outs = [bytearray() for _ in checks]
+        sums = [0.0 for _ in checks]
+        rng = np.random.default_rng()
+        batch = lib.llama_batch_init(len(checks), 0, 1)
+        try:
+            for step in range(request.max_tokens):
+                if request.cancel.is_set():
+                    for run in runs:
+                        run.stopped_by = "cancelled"
+                    break
+                rows: list[int] = []
+                batch.n_tokens = 0
+                for seq, run in enumerate(runs):
+                    if run.stopped_by != "max_tokens":
+                        continue
+                    temperature = request.temperature if seq == 0 \
+                        else request.candidate_temperature
+                    token, logprob = _pick(logits[seq], temperature, rng)
+                    if token in self._stop_ids or self._is_control(token):
+                        run.stopped_by = "eos"
+                        continue
+                    sums[seq] += logprob
+                    run.generated_tokens += 1
+                    outs[seq] += llm.detokenize([token])
+                    if checks[seq](outs[seq].decode("utf-8", "ignore")):
+                        run.stopped_by = "stop"
+                        continue
+                    row = batch.n_tokens
+                    batch.token[row], batch.pos[row] = token, n_past + step
+                    batch.n_seq_id[row], batch.seq_id[row][0], batch.logits[row] = 1, seq, 1
+                    batch.n_tokens += 1
+                    rows.append(seq)
+                if not rows or lib.llama_decode(llm._ctx.ctx, batch) != 0:
+                    break
+                for row, seq in enumerate(rows):
+                    logits[seq] = np.ctypeslib.as_array(
+                        llm._ctx.get_logits_ith(row), shape=(self._n_vocab,)).copy()
+        finally:
+            lib.llama_batch_free(batch)
+            for seq in range(1, len(checks)):
+                lib.llama_memory_seq_rm(memory, seq, -1, -1)
+        for run, out, total in zip(runs, outs, sums, strict=True):
+            run.text = out.decode("utf-8", "replace")
+            if run.generated_tokens:
+                run.mean_logprob = total / run.generated_tokens
+        main = runs[0]
+        result.text, result.stopped_by = main.text, main.stopped_by
+        result.generated_tokens = sum(run.generated_tokens for run in runs)
+        result.mean_logprob = main.mean_logprob
+        result.alternatives = runs[1:]
 
     def close(self) -> None:
         with self._lock:

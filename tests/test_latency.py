@@ -1,0 +1,167 @@
+"""What makes a keystroke pay only for what changed, on the real Qwen2.5-Coder-0.5B:
+KV-cache reuse (common prefix, and runs shifted left where a window start moved on),
+cancellation inside the prompt, warm-up, candidates decoded in one batch, and the
+suggestion cache. Each warm result is checked against an engine that reuses nothing.
+(Speed itself is measured by benchmarks/typing_replay.py, never asserted here.)
+"""
+
+from __future__ import annotations
+
+import sysconfig
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import tree_sitter_python
+from tree_sitter import Language
+
+from refact_lsp import stops
+from refact_lsp.completion import Completer, Result, best_suggestion
+from refact_lsp.config import Settings
+from refact_lsp.documents import Document, Position
+from refact_lsp.engines.base import Generation, GenerationRequest
+from refact_lsp.engines.llama_cpp import LlamaCppEngine
+from refact_lsp.prompts import PSM, render
+from tests.raw_client import tiny_server
+
+SOURCE = (Path(sysconfig.get_paths()["stdlib"]) / "textwrap.py").read_text()
+HEAD, BODY = SOURCE[:3000], SOURCE[3000:6000]  # about 700 tokens each
+SUFFIX = "\n\ndef main():\n    pass\n"
+
+
+@pytest.fixture(scope="module")
+def engines(model_path: Path) -> Iterator[dict[str, LlamaCppEngine]]:
+    made = {"warm": LlamaCppEngine(model_path, n_ctx=2048),
+            "cold": LlamaCppEngine(model_path, n_ctx=2048, kv_reuse=False),
+            "batch": LlamaCppEngine(model_path, n_ctx=2048, candidates=3)}
+    yield made
+    for engine in made.values():
+        engine.close()
+
+
+def generate(engine: LlamaCppEngine, prefix: str, **options) -> Generation:
+    """Greedy, 16 tokens, no stop rule: comparable token for token."""
+    prompt = render(engine.template, PSM, prefix, SUFFIX)
+    options.setdefault("should_stop", lambda text: False)
+    return engine.generate(GenerationRequest(prompt=prompt, max_tokens=16, **options))
+
+
+def test_a_prompt_whose_tail_changed_reuses_the_rest(engines) -> None:
+    warm, cold = engines["warm"], engines["cold"]
+    generate(warm, HEAD + BODY)
+    typed = generate(warm, HEAD + BODY + "    def wr")
+    assert typed.reused_tokens >= typed.prompt_tokens - 16  # PSM: the suffix comes after
+    fresh = generate(cold, HEAD + BODY + "    def wr")
+    assert fresh.reused_tokens == 0
+    assert typed.text == fresh.text
+
+
+def test_a_window_whose_start_moved_on_is_shifted_into_place(engines) -> None:
+    warm, cold = engines["warm"], engines["cold"]
+    generate(warm, HEAD + BODY)
+    moved = generate(warm, BODY + "    def wr")  # no common prefix at all
+    assert moved.reused_tokens >= 0.9 * moved.prompt_tokens
+    # Shifted keys are rotated into their new positions, not computed there afresh:
+    # close, not bit-identical, so later tokens may part ways. The first line agrees.
+    fresh = generate(cold, BODY + "    def wr")
+    assert moved.text.split("\n")[0] == fresh.text.split("\n")[0]
+
+
+def test_a_cancelled_prompt_leaves_the_cache_usable(engines) -> None:
+    warm, cold = engines["warm"], engines["cold"]
+    cancel = threading.Event()
+    cancel.set()
+    stopped = generate(warm, SOURCE[6000:9000], cancel=cancel)
+    assert (stopped.stopped_by, stopped.text) == ("cancelled", "")
+    after = generate(warm, SOURCE[6000:9000] + "x = ")
+    assert after.text == generate(cold, SOURCE[6000:9000] + "x = ").text
+
+
+def test_warm_up_evaluates_the_prompt_that_the_next_request_reuses(engines) -> None:
+    warm = engines["warm"]
+    prompt = render(warm.template, PSM, SOURCE[9000:11000], SUFFIX)
+    evaluated = warm.warm(prompt, threading.Event())
+    assert evaluated > 300
+    request = generate(warm, SOURCE[9000:11000] + "    ")
+    assert request.reused_tokens >= evaluated - 8
+
+
+def test_candidates_are_decoded_in_one_batch_beside_the_greedy_one(engines) -> None:
+    batch, cold = engines["batch"], engines["cold"]
+    checks = [lambda text: "\n" in text for _ in range(3)]
+    prefix = HEAD + BODY + "    def wr"
+    three = generate(batch, prefix, should_stop=checks[0], more_stops=tuple(checks[1:]),
+                     candidate_temperature=1.0)
+    assert len(three.alternatives) == 2
+    for candidate in [three, *three.alternatives]:
+        assert candidate.generated_tokens and candidate.mean_logprob is not None
+    greedy = generate(cold, prefix, should_stop=checks[0])
+    assert three.text == greedy.text
+    # The sampled sequences are gone: the next prompt on the same engine is served as
+    # an engine that never sampled them serves it.
+    again = generate(batch, prefix + "ap")
+    assert again.reused_tokens > 0
+    assert again.text == generate(cold, prefix + "ap").text
+
+
+def test_candidates_are_asked_for_blocks_only(engines) -> None:
+    completer = Completer(engines["batch"], Settings(candidates=3, cache=False))
+    text = "def mean(xs):\n    total = sum()\n    \n"
+    document = Document("file:///mean.py", text, 1, "python")
+    line = completer.run(completer.prepare(document, Position(1, 16)))  # `)` follows: one line
+    block = completer.run(completer.prepare(document, Position(2, 4)))
+    assert line is not None and line.generation is not None
+    assert block is not None and block.generation is not None
+    assert line.generation.alternatives == []
+    assert len(block.generation.alternatives) == 2
+
+
+def test_the_best_candidate_is_the_surest_of_those_that_fit() -> None:
+    plan = stops.decide("def f(x):\n    ", "\n\nprint(f(1))\n", max_lines=4,
+                        language=Language(tree_sitter_python.language()))
+    greedy = Generation("    return x +\n", "eos", mean_logprob=-0.1)  # does not parse
+    unsure = Generation("    return x + 1\n", "eos", mean_logprob=-0.9)
+    sure = Generation("    return x * 2\n", "eos", mean_logprob=-0.3)
+    chosen = best_suggestion(plan, [greedy, unsure, sure])
+    assert chosen is not None and chosen.text == "return x * 2"
+    assert best_suggestion(plan, [greedy]) is None
+    tie = Generation("    return x - 1\n", "eos", mean_logprob=-0.3)
+    chosen = best_suggestion(plan, [tie, sure])
+    assert chosen is not None and chosen.text == "return x - 1"  # the first wins a tie
+
+
+def test_typing_into_a_suggestion_and_undoing_are_served_from_the_cache(engines) -> None:
+    completer = Completer(engines["warm"], Settings(max_tokens=32))
+    text = "def mean(xs):\n    total = 0\n    for x in xs:\n        \n    return total\n"
+    document = Document("file:///mean.py", text, 1, "python")
+    cursor = Position(3, 8)
+    job = completer.prepare(document, cursor)
+    assert not isinstance(job, Result)
+    shown = completer.run(job)
+    assert shown is not None and len(shown.text) > 3, shown
+    generations = completer.stats.generations
+
+    document.replace(Position(3, 8), Position(3, 8), shown.text[:3])
+    typed = completer.prepare(document, Position(3, 11))
+    assert isinstance(typed, Result) and typed.reason == "cache"
+    assert typed.text == shown.text[3:]
+
+    document.replace(Position(3, 8), Position(3, 11), "")  # undo
+    undone = completer.prepare(document, cursor)
+    assert isinstance(undone, Result) and undone.reason == "cache"
+    assert undone.text == shown.text
+    assert completer.stats.generations == generations  # no model call for either
+
+
+def test_opening_a_document_warms_the_prompt_of_its_first_request(tmp_path: Path) -> None:
+    server = tiny_server(tmp_path)
+    uri = "file:///work/warm.py"
+    text = "import os\n\n\ndef f(x):\n    y = x + 1\n    return y\n\n\n"
+    server.open_document(uri, text)
+    server._wait_for(lambda: server.request("refact/stats")["result"]["warmed_tokens"] > 0,
+                     "a warm-up", 60)
+    assert "result" in server.inline_completion(uri, 8, 0)
+    last = server.request("refact/stats")["result"]["last"]
+    assert last["reused_tokens"] > 0.8 * last["prompt_tokens"]
+    assert server.close() == 0
