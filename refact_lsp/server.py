@@ -354,9 +354,13 @@ class RefactLanguageServer(LanguageServer):
         """Warm the document opened last: a didOpen that came while the model loaded (as
         the first ones do) found nothing to warm."""
         if self.documents:
-            uri = next(reversed(self.documents))
-            document = self.documents[uri]
-            self.warm_soon(uri, document.position_at(len(document.text)), delay=0)
+            self.warm_opened(next(reversed(self.documents)))
+
+    def warm_opened(self, uri: str) -> None:
+        """Warm a document just opened. The cursor is not known yet: the end keeps the
+        longest prompt start for any cursor."""
+        document = self.documents[uri]
+        self.warm_soon(uri, document.position_at(len(document.text)), delay=0)
 
     def _infer(self, completer: Completer, job: Job) -> Result | None:
         """Inference on the worker thread. A shared engine that stops answering, or
@@ -552,8 +556,7 @@ def did_open(ls: RefactLanguageServer, params: types.DidOpenTextDocumentParams) 
     document = Document(item.uri, item.text, item.version, item.language_id,
                         encoding=str(ls.workspace.position_encoding))
     ls.documents[item.uri] = document
-    # The cursor is not known yet: the end keeps the longest prompt start for any cursor.
-    ls.warm_soon(item.uri, document.position_at(len(document.text)), delay=0)
+    ls.warm_opened(item.uri)
 
 
 def did_change(ls: RefactLanguageServer, params: types.DidChangeTextDocumentParams) -> None:

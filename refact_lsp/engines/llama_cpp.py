@@ -115,11 +115,11 @@ class LlamaCppEngine(Engine):
         self._special_ids[text] = ids[0]
         return True
 
-    def _is_control(self, token: int) -> bool:
-        """End-of-generation and control tokens (file markers, chat turns) end a completion:
-        none of them is code."""
+    def _ends(self, token: int) -> bool:
+        """The template's stop tokens, end-of-generation and control tokens (file
+        markers, chat turns) end a completion: none of them is code."""
         lib = self._llama_cpp
-        return bool(lib.llama_vocab_is_eog(self._vocab, token)
+        return bool(token in self._stop_ids or lib.llama_vocab_is_eog(self._vocab, token)
                     or lib.llama_vocab_get_attr(self._vocab, token)
                     & lib.LLAMA_TOKEN_ATTR_CONTROL)
 
@@ -234,7 +234,7 @@ class LlamaCppEngine(Engine):
                 break
             logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,))
             token, logprob = _pick(logits, request.temperature, rng)
-            if token in self._stop_ids or self._is_control(token):
+            if self._ends(token):
                 stopped_by = "eos"
                 break
             logprob_sum += logprob
@@ -284,7 +284,7 @@ class LlamaCppEngine(Engine):
                     temperature = request.temperature if seq == 0 \
                         else request.candidate_temperature
                     token, logprob = _pick(logits[seq], temperature, rng)
-                    if token in self._stop_ids or self._is_control(token):
+                    if self._ends(token):
                         run.stopped_by = "eos"
                         continue
                     sums[seq] += logprob
