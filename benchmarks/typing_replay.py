@@ -236,10 +236,12 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"{HEADER}\n{run.row()}" if len(runs) == 1 else run.row(), flush=True)
 
     if args.only in (None, "warm"):
-        done(await replay_server("warm", {"maxTokens": args.max_tokens}, blocks,
+        done(await replay_server("warm", {"maxTokens": args.max_tokens,
+                                          "jumpPromptMs": args.jump_ms}, blocks,
                                  args.keys_per_s, args.model, deadline))
     if args.only in (None, "cold"):
         done(await replay_server("cold", {"maxTokens": args.max_tokens, "kvReuse": False,
+                                          "jumpPromptMs": 0,
                                           "cache": False},
                                  blocks, args.keys_per_s, args.model, 0))
     binary = args.llama_server or _built_llama_server()
@@ -274,6 +276,8 @@ def main() -> int:
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--llama-server", type=Path, help="llama.cpp's llama-server binary")
     parser.add_argument("--only", choices=("warm", "cold", "llama-server"))
+    parser.add_argument("--jump-ms", type=int, default=0,
+                        help="the warm server's jumpPromptMs (a short window after a jump)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print each pause: the wait, the line then typed, the suggestion")
     parser.add_argument("--minutes", type=float, default=0.0,

@@ -12,6 +12,7 @@ from typing import Any
 
 from refact_lsp import __version__
 from refact_lsp.config import Settings, from_environment
+from refact_lsp.prompts import ORDERS
 
 log = logging.getLogger("refact_lsp")
 
@@ -28,7 +29,7 @@ def _options() -> argparse.ArgumentParser:
     common.add_argument("--engine-url", help="base URL of a shared inference server")
     common.add_argument("--engine-model", help="model name to send to the engine")
     common.add_argument("--template", help="FIM template name or format string")
-    common.add_argument("--fim-order", choices=("auto", "psm", "spm"))
+    common.add_argument("--fim-order", choices=ORDERS)
     common.add_argument("--n-ctx", type=int, help="context size in tokens (default 4096)")
     common.add_argument("--max-tokens", type=int, help="most tokens to generate")
     common.add_argument("--n-threads", type=int, help="CPU threads for inference")

@@ -27,6 +27,9 @@ from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Engine, Generation, GenerationRequest
 from refact_lsp.prompts import Prompt, render
 
+# After a jump to code the engine's cache does not hold, the prefix and suffix budgets of
+# the window that serves until the full one is evaluated (Settings.jump_prompt_ms).
+JUMP_WINDOW = (192, 64)
 MAX_REGION_CHARS = 4000  # a longer cursor region is cut: its start moves closer
 TOP_LEVEL_LINE = re.compile(r"^\S", re.MULTILINE)
 
@@ -49,6 +52,8 @@ class Job:
     after: str = ""
     warm_only: bool = False  # evaluate the prompt for later requests, generate nothing
     unhealed_prompt: Prompt | None = None  # with the indentation, for when the model refuses it
+    short_prompt: Prompt | None = None  # the same in a short window (see JUMP_WINDOW)
+    short_unhealed_prompt: Prompt | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -122,15 +127,25 @@ class Completer:
                 return Result(hit.text, cursor, end, "cache")
         prefix = ctx.prefix[:len(ctx.prefix) - len(plan.heal)] if plan.heal else ctx.prefix
         region_start = self._region_start(document.uri, prefix)
+        region_chars = len(prefix) - region_start
+        short = context_mod.build(document, offset, self.engine.count_tokens,
+                                  *JUMP_WINDOW) if settings.jump_prompt_ms > 0 else None
 
-        def prompt_for(prefix: str) -> Prompt:
-            return render(self.engine.template, settings.fim_order, prefix, ctx.suffix,
-                          ctx.context_files, path=_path_of(document.uri),
-                          region_start=region_start)
+        def prompt_for(window: context_mod.Context, healed: bool) -> Prompt:
+            """The prompt for a window; its region is as far from the cursor as in the
+            full window's (counted from the end: windows start in different places)."""
+            text, cut = window.prefix, len(plan.heal) if healed else 0
+            return render(self.engine.template, settings.fim_order, text[:len(text) - cut],
+                          window.suffix, window.context_files, path=_path_of(document.uri),
+                          region_start=max(0, len(text) - len(plan.heal) - region_chars))
 
-        return Job(document.uri, document.version, prompt_for(prefix), plan, cursor, line_end,
-                   settings.max_tokens, settings.temperature, ctx.prefix, ctx.suffix,
-                   unhealed_prompt=prompt_for(ctx.prefix) if plan.heal else None)
+        return Job(document.uri, document.version, prompt_for(ctx, True), plan, cursor,
+                   line_end, settings.max_tokens, settings.temperature, ctx.prefix,
+                   ctx.suffix,
+                   unhealed_prompt=prompt_for(ctx, False) if plan.heal else None,
+                   short_prompt=prompt_for(short, True) if short else None,
+                   short_unhealed_prompt=prompt_for(short, False) if short and plan.heal
+                   else None)
 
     def _region_start(self, uri: str, prefix: str) -> int:
         """Where the cursor's region starts in `prefix`, for the SPLIT prompt layout.
@@ -159,11 +174,12 @@ class Completer:
         if job.warm_only:
             self.stats.warmed_tokens += self.engine.warm(job.prompt, job.cancel)
             return None
-        generation, suggestion = self._attempt(job, job.prompt, job.plan)
+        generation, suggestion = self._attempt(job, job.prompt, job.short_prompt, job.plan)
         if suggestion is None and job.unhealed_prompt is not None \
                 and generation.stopped_by != "cancelled":
             # Nothing fits where the model wrote the indentation itself: give it.
             generation, suggestion = self._attempt(job, job.unhealed_prompt,
+                                                   job.short_unhealed_prompt,
                                                    stops.unhealed(job.plan))
         if generation.stopped_by == "cancelled":
             return Result("", job.start, job.start, "cancelled", generation)
@@ -179,7 +195,7 @@ class Completer:
                            suggestion.replaces_line_suffix)
         return Result(suggestion.text, job.start, end, generation.stopped_by, generation)
 
-    def _attempt(self, job: Job, prompt: Prompt,
+    def _attempt(self, job: Job, prompt: Prompt, short_prompt: Prompt | None,
                  plan: stops.Plan) -> tuple[Generation, stops.Suggestion | None]:
         # Candidates for blocks only: on one line the greedy one is best (measured on
         # HumanEval infilling: 4 candidates won 5 points on blocks, lost 3 on lines).
@@ -189,7 +205,8 @@ class Completer:
             prompt=prompt, max_tokens=job.max_tokens, should_stop=stops.Stopper(plan),
             cancel=job.cancel, temperature=job.temperature, key=job.uri,
             time_budget_ms=plan.time_budget_ms, more_stops=more,
-            candidate_temperature=self.settings.candidate_temperature))
+            candidate_temperature=self.settings.candidate_temperature,
+            short_prompt=short_prompt))
         self._count(generation)
         return generation, best_suggestion(plan, [generation, *generation.alternatives])
 

@@ -45,7 +45,7 @@ class Settings:
     model: str = "refact-1.6b"
     cache_dir: str | None = None
     template: str | None = None  # a built-in template name, or None to detect from the model
-    fim_order: str = "auto"  # auto | psm | spm
+    fim_order: str = "auto"  # auto | psm | spm | split
     n_ctx: int = 4096
     max_tokens: int = 128
     max_lines: int = 8
@@ -64,6 +64,7 @@ class Settings:
     disabled_languages: tuple[str, ...] = ()
     cache: bool = True
     kv_reuse: bool = True
+    jump_prompt_ms: int = 0  # a prompt slower to evaluate is served from a short window first
     engine: EngineSettings = field(default_factory=EngineSettings)
 
     def updated(self, values: Mapping[str, Any]) -> tuple[Settings, list[str]]:

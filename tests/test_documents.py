@@ -82,8 +82,14 @@ def test_incremental_edits_match_a_reference_and_a_fresh_parse(
     tree = document.tree()
     assert tree is not None
     fresh = parser.parse(expected.encode("utf-8", "surrogatepass"))
-    assert str(tree.root_node) == str(fresh.root_node)
-    assert shape(tree.root_node) == shape(fresh.root_node)
+    assert tree.root_node.has_error == fresh.root_node.has_error
+    assert tree.root_node.end_byte == fresh.root_node.end_byte
+    if not fresh.root_node.has_error:
+        # Where the text does not parse, tree-sitter may recover from the error one way
+        # incrementally and another way afresh (hypothesis found such a case): the
+        # trees are the same only for text that parses.
+        assert str(tree.root_node) == str(fresh.root_node)
+        assert shape(tree.root_node) == shape(fresh.root_node)
 
 
 def test_utf16_positions_round_trip() -> None:

@@ -1,6 +1,7 @@
 """What makes a keystroke pay only for what changed, on the real Qwen2.5-Coder-0.5B:
-KV-cache reuse (common prefix, and runs shifted left where a window start moved on),
-cancellation inside the prompt, warm-up, candidates decoded in one batch, and the
+KV-cache reuse (common prefix, and runs of cached tokens moved to where the new prompt
+has them: a window start that moved on, a cursor that jumped), cancellation inside the
+prompt, warm-up, a short window after a jump, candidates decoded in one batch, and the
 suggestion cache. Each warm result is checked against an engine that reuses nothing.
 (Speed itself is measured by benchmarks/typing_replay.py, never asserted here.)
 """
@@ -22,7 +23,7 @@ from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Generation, GenerationRequest
 from refact_lsp.engines.llama_cpp import LlamaCppEngine
-from refact_lsp.prompts import PSM, render
+from refact_lsp.prompts import PSM, SPLIT, render
 from tests.raw_client import tiny_server
 
 SOURCE = (Path(sysconfig.get_paths()["stdlib"]) / "textwrap.py").read_text()
@@ -66,6 +67,72 @@ def test_a_window_whose_start_moved_on_is_shifted_into_place(engines) -> None:
     # close, not bit-identical, so later tokens may part ways. The first line agrees.
     fresh = generate(cold, BODY + "    def wr")
     assert moved.text.split("\n")[0] == fresh.text.split("\n")[0]
+
+
+def split_prompt(engine: LlamaCppEngine, cursor: int):
+    """The SPLIT prompt at a line start of SOURCE[:7000], its region the last 300
+    characters: cursors in one window see the same text cut in different places."""
+    text = SOURCE[:7000]
+    return render(engine.template, SPLIT, text[:cursor], text[cursor:], region_start=cursor - 300)
+
+
+def generate_split(engine: LlamaCppEngine, cursor: int, **options) -> Generation:
+    return engine.generate(GenerationRequest(prompt=split_prompt(engine, cursor), max_tokens=16,
+                                             should_stop=lambda text: False, **options))
+
+
+def test_a_cursor_that_jumped_keeps_the_text_it_moved_across(engines) -> None:
+    warm, cold = engines["warm"], engines["cold"]
+    here, there = SOURCE.index("\n", 3000) + 1, SOURCE.index("\n", 5000) + 1
+    generate_split(warm, here)
+    jumped = generate_split(warm, there)
+    # The text between the two cursors moved from the suffix into the prefix, and the
+    # suffix after `there` moved left: all kept, only the markers and cuts evaluated.
+    assert jumped.reused_tokens >= 0.9 * jumped.prompt_tokens
+    fresh = generate_split(cold, there)
+    assert jumped.text.split("\n")[0] == fresh.text.split("\n")[0]
+
+
+def test_a_jump_cancelled_while_evaluating_leaves_the_cache_usable(engines) -> None:
+    warm, cold = engines["warm"], engines["cold"]
+    here, there = SOURCE.index("\n", 5500) + 1, SOURCE.index("\n", 2500) + 1
+    generate_split(warm, here)
+    cancel = threading.Event()
+    cancel.set()
+    stopped = generate_split(warm, there, cancel=cancel)
+    assert (stopped.stopped_by, stopped.text) == ("cancelled", "")
+    after = generate_split(warm, there)
+    assert after.reused_tokens > 0
+    assert after.text.split("\n")[0] == generate_split(cold, there).text.split("\n")[0]
+
+
+def test_after_a_jump_a_short_window_serves_while_the_full_one_grows(model_path: Path) -> None:
+    engine = LlamaCppEngine(model_path, n_ctx=2048, jump_ms=1)
+    cold = LlamaCppEngine(model_path, n_ctx=2048, kv_reuse=False)
+    try:
+        def ask(engine: LlamaCppEngine, prefix: str) -> Generation:
+            return generate(engine, prefix, short_prompt=render(
+                engine.template, PSM, prefix[-400:], SUFFIX))
+
+        first = ask(engine, HEAD + BODY)  # nothing measured yet: the full prompt
+        assert not first.short_window and first.prompt_tokens > 1000
+        assert engine.prompt_ms_per_token is not None
+        engine.jump_ms = 200 * engine.prompt_ms_per_token  # slow: more than 200 tokens
+        far = SOURCE[9000:15000]
+        jumped = ask(engine, far)
+        assert jumped.short_window and jumped.prompt_tokens < 200
+        assert jumped.text
+        # The short window stayed cached beside the growing full one.
+        assert ask(engine, far + "x").reused_tokens > 0.8 * jumped.prompt_tokens
+        grown = engine.warm(render(engine.template, PSM, far, SUFFIX), threading.Event())
+        assert grown > 1000
+        back = ask(engine, far + "    ")  # the full window again, evaluated ahead
+        assert not back.short_window
+        assert back.reused_tokens >= back.prompt_tokens - 16  # PSM: the suffix is after
+        assert back.text == generate(cold, far + "    ").text
+    finally:
+        engine.close()
+        cold.close()
 
 
 def test_a_cancelled_prompt_leaves_the_cache_usable(engines) -> None:

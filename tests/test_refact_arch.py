@@ -115,7 +115,7 @@ def test_complete_cli_on_tiny_model(tiny_refact: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "refact_lsp.cli", "complete", f"{source}:1:7",
          "--model", str(tiny_refact), "--json", "--n-threads", "1", "--n-ctx", "512",
-         "--max-tokens", "8", "--n-gpu-layers", "0"],
+         "--max-tokens", "8", "--n-gpu-layers", "0", "--fim-order", "split"],
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert done.returncode == 0, done.stderr

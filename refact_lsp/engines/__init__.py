@@ -29,7 +29,8 @@ def create_engine(settings: Settings, progress: Progress | None = None) -> Engin
         return LlamaCppEngine(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
                               n_gpu_layers=settings.n_gpu_layers,
                               flash_attn=settings.flash_attn, template=template,
-                              kv_reuse=settings.kv_reuse, candidates=settings.candidates)
+                              kv_reuse=settings.kv_reuse, candidates=settings.candidates,
+                              jump_ms=settings.jump_prompt_ms)
     if kind in ("llama-server", "openai"):
         from refact_lsp.engines.http import LlamaServerEngine, OpenAIEngine
 

@@ -35,6 +35,9 @@ class GenerationRequest:
     # `candidate_temperature`; engines that cannot batch generate the first alone.
     more_stops: tuple[StopCheck, ...] = ()
     candidate_temperature: float = 0.5
+    # The same hole in a short window, for engines that serve it while the full prompt
+    # would take too long to evaluate (after a jump to code their cache does not hold).
+    short_prompt: Prompt | None = None
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Generation:
     generate_ms: float = 0.0
     mean_logprob: float | None = None
     alternatives: list[Generation] = field(default_factory=list)  # the other candidates
+    short_window: bool = False  # generated from the request's short prompt
 
 
 class Engine(ABC):

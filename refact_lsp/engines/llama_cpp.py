@@ -21,6 +21,7 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
+from refact_lsp.engines import kv_plan
 from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopCheck
 from refact_lsp.models import ModelError, check_gguf
 from refact_lsp.prompts import FimTemplate, Prompt, detect_template
@@ -29,19 +30,28 @@ log = logging.getLogger(__name__)
 
 PROMPT_CHUNK = 64  # tokens evaluated between two looks at the cancel flag
 MAX_CANDIDATES = 8
-MIN_SHIFTED_RUN = 32  # a shorter run of cached tokens is evaluated again, not shifted
+MIN_KEPT_RUN = 32  # a shorter run of cached tokens is evaluated again, not moved
+FAR = 1 << 20  # beyond any position: where kept runs wait while others move
+SCRATCH = 1  # sequence where a gap is evaluated below cells already in place
+BACKGROUND = MAX_CANDIDATES  # sequence where the full window grows after a jump
+GROW_MS = 300  # time each request after a jump spends on the full window first
+JUMP_ROOM = 1024  # cells beside n_ctx for the short window and its generation
 
 
 class LlamaCppEngine(Engine):
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None,
                  n_gpu_layers: int = -1, flash_attn: bool = True,
                  template: FimTemplate | None = None, kv_reuse: bool = True,
-                 candidates: int = 1) -> None:
-        """`candidates` > 1 makes a context that decodes that many sequences in one batch
-        (they share one KV buffer, so each may use all of n_ctx)."""
+                 candidates: int = 1, jump_ms: int = 0) -> None:
+        """The context holds several sequences in one KV buffer (each may use all of
+        n_ctx): sequence 1 is scratch for evaluating a prompt around cells kept from the
+        last one, with `candidates` > 1 that many are decoded side by side, and with
+        `jump_ms` > 0 a full window grows in the background while short ones serve (see
+        `_choose_prompt`)."""
         check_gguf(model_path)
         self._llama_cpp = llama_cpp
         threads = n_threads or max(1, os.cpu_count() or 1)
+        self.candidates = max(1, min(candidates, MAX_CANDIDATES))
         try:
             with _quiet_stderr():
                 self.llm = llama_cpp.Llama(
@@ -49,19 +59,19 @@ class LlamaCppEngine(Engine):
                     n_threads=threads, n_threads_batch=threads, n_gpu_layers=n_gpu_layers,
                     flash_attn=flash_attn, verbose=False,
                 )
+            cells = n_ctx + (JUMP_ROOM if jump_ms > 0 else 0)
+            self._replace_context(BACKGROUND + 1, cells)
         except (ValueError, RuntimeError, OSError) as exc:
             if "llama_context" in str(exc):  # the model loaded; its KV cache did not fit
                 raise ModelError(f"llama.cpp cannot make a context of {n_ctx} tokens for "
-                                 f"{model_path.name} (out of memory?); set a smaller "
-                                 "nCtx") from None
+                                 f"{model_path.name} (out of memory?); set a smaller nCtx"
+                                 + (" or fewer candidates" if self.candidates > 1 else "")
+                                 ) from None
             raise ModelError(f"llama.cpp cannot load model file {model_path}: {exc}") from None
-        self.candidates = max(1, min(candidates, MAX_CANDIDATES))
-        if self.candidates > 1:
-            self._parallel_context(n_ctx)
         train_ctx = self.llm._model.n_ctx_train()
-        if 0 < train_ctx < self.llm.n_ctx():
+        if 0 < train_ctx < n_ctx:
             log.info("model was trained for %d tokens of context; using that", train_ctx)
-        self.n_ctx = min(self.llm.n_ctx(), train_ctx) if train_ctx > 0 else self.llm.n_ctx()
+        self.n_ctx = min(n_ctx, train_ctx) if train_ctx > 0 else n_ctx
         self.architecture = str(self.llm.metadata.get("general.architecture", ""))
         self._vocab = self.llm._model.vocab
         self._n_vocab = self.llm.n_vocab()
@@ -77,7 +87,10 @@ class LlamaCppEngine(Engine):
                                  f"template {self.template.name!r} needs")
         self._stop_ids = {self._special_ids[t] for t in self.template.stops if self.has_token(t)}
         self.kv_reuse = kv_reuse
+        self.jump_ms = jump_ms
         self._prompt_len = 0  # cached tokens that belong to the last prompt (not generated)
+        self._background: list[int] = []  # what sequence BACKGROUND holds
+        self._ms_per_token: float | None = None  # prompt evaluation, as last measured
         memory = self._llama_cpp.llama_get_memory(self.llm._ctx.ctx)
         self._can_shift = bool(memory and self._llama_cpp.llama_memory_can_shift(memory))
         self.description = (f"{model_path.name} ({self.architecture}, template "
@@ -85,20 +98,16 @@ class LlamaCppEngine(Engine):
                             f"gpu layers {n_gpu_layers if _gpu() else 0})")
         self._lock = threading.Lock()
 
-    def _parallel_context(self, n_ctx: int) -> None:
-        """Replace the context llama-cpp-python made (one sequence) with one for
-        `self.candidates` sequences; llama-cpp-python has no parameter for it."""
+    def _replace_context(self, sequences: int, cells: int) -> None:
+        """llama-cpp-python makes a context of one sequence and has no parameter for
+        more: make it again from the same parameters."""
         llm = self.llm
         llm._ctx.close()
-        llm.context_params.n_seq_max = self.candidates
+        llm.context_params.n_seq_max = sequences
+        llm.context_params.n_ctx = cells
         llm.context_params.kv_unified = True
-        try:
-            llm._ctx = llama_cpp._internals.LlamaContext(
-                model=llm._model, params=llm.context_params, verbose=False)
-        except ValueError:
-            raise ModelError(f"llama.cpp cannot make a context of {n_ctx} tokens for "
-                             f"{self.candidates} candidates (out of memory?); set fewer "
-                             "candidates or a smaller nCtx") from None
+        llm._ctx = llama_cpp._internals.LlamaContext(
+            model=llm._model, params=llm.context_params, verbose=False)
 
     # -- vocabulary ------------------------------------------------------------------
 
@@ -142,72 +151,197 @@ class LlamaCppEngine(Engine):
     def _evaluate(self, tokens: list[int], cancel: threading.Event) -> tuple[int, bool]:
         """Bring the KV cache to hold `tokens`; returns (tokens reused, finished).
 
-        Kept from what the cache holds: the longest common prefix, then (as llama.cpp's
-        server does with --cache-reuse) later runs of the cached prompt that the new
-        one continues with after a deletion, such as a prefix window whose start moved
-        on, shifted left into place. The rest is evaluated in chunks so that a
-        cancellation is seen within one chunk. The last token is always evaluated: its
-        logits start the generation.
+        What the cache holds is kept wherever the new prompt has it (`kv_plan`): runs
+        of cached tokens are moved into place, the gaps between them are evaluated, and
+        then the rest, in chunks so that a cancellation is seen within one chunk. The
+        last token is always evaluated: its logits start the generation.
         """
-        llm = self.llm
-        old = llm.input_ids[:self._prompt_len].copy() if self.kv_reuse else np.empty(0, np.intc)
-        new = np.asarray(tokens, dtype=np.intc)
-        head = _common_prefix(old, new, min(len(old), len(new) - 1))
-        if self._can_shift and head < len(old) - 1:
-            head = self._reuse_shifted(old, new, head)
-        if not llm._ctx.kv_cache_seq_rm(-1, head, -1):
-            head = 0
-            llm.reset()
-            llm._ctx.kv_cache_clear()
-        llm.n_tokens = head
-        for start in range(head, len(tokens), PROMPT_CHUNK):
+        llm, lib = self.llm, self._llama_cpp
+        memory = lib.llama_get_memory(llm._ctx.ctx)
+        started = time.perf_counter()
+        runs = self._plan(tokens)
+        removed = [lib.llama_memory_seq_rm(memory, 0, start, end)
+                   for start, end in kv_plan.dropped(runs, self._prompt_len)]
+        if not all(removed) or not lib.llama_memory_seq_rm(memory, 0, self._prompt_len, -1):
+            runs = []  # this cache cannot drop parts of a sequence
+            lib.llama_memory_clear(memory, True)
+            self._background = []
+        moved = [run for run in runs if run.new != run.old]
+        for run in moved:  # first out of each other's way: shifts add up, applied at decode
+            lib.llama_memory_seq_add(memory, 0, run.old, run.old + run.length,
+                                     run.new - run.old + FAR)
+        if moved:
+            lib.llama_memory_seq_add(memory, 0, FAR, -1, -FAR)
+        *inner, (tail, _) = kv_plan.gaps(runs, len(tokens))
+        stopped_at = next((start for start, end in inner
+                           if not self._fill_gap(memory, tokens, start, end, cancel)), None)
+        if stopped_at is not None:  # keep what is whole: the cache up to that gap
+            lib.llama_memory_seq_rm(memory, 0, stopped_at, -1)
+            tail = stopped_at
+        llm.input_ids[:tail] = tokens[:tail]
+        llm.n_tokens = self._prompt_len = tail
+        reused = sum(max(0, min(run.length, tail - run.new)) for run in runs)
+        if stopped_at is not None:
+            return reused, False
+        for start in range(tail, len(tokens), PROMPT_CHUNK):
             if cancel.is_set():
-                self._prompt_len = llm.n_tokens
-                return head, False
-            llm.eval(tokens[start:start + PROMPT_CHUNK])
-        self._prompt_len = len(tokens)
-        return head, True
-
-    def _reuse_shifted(self, old: np.ndarray, new: np.ndarray, head: int) -> int:
-        """Shift runs of at least MIN_SHIFTED_RUN cached tokens left to where the new
-        prompt has them; returns how many leading tokens of `new` the cache then holds.
-
-        Only left shifts: llama.cpp requires a sequence's positions to stay consecutive,
-        so tokens cannot be inserted before cells already in the cache.
-        """
-        llm = self.llm
-        cached = head  # where in `old` to look for the next run
-        end_old, end_new = len(old) - 1, len(new) - 1
-        while cached < end_old and head < end_new:
-            for offset in np.nonzero(old[cached:end_old] == new[head])[0][:64]:
-                start = cached + int(offset)
-                run = _common_prefix(old[start:end_old], new[head:end_new],
-                                     min(end_old - start, end_new - head))
-                if run >= MIN_SHIFTED_RUN:
-                    llm._ctx.kv_cache_seq_rm(-1, head, start)
-                    llm._ctx.kv_cache_seq_shift(0, start, start + run, head - start)
-                    llm.input_ids[head:head + run] = old[start:start + run]
-                    head, cached = head + run, start + run
-                    break
-            else:
                 break
-        return head
+            llm.eval(tokens[start:start + PROMPT_CHUNK])
+        self._prompt_len = llm.n_tokens
+        self._measured(llm.n_tokens - reused, time.perf_counter() - started)
+        return reused, self._prompt_len == len(tokens)
+
+    def _plan(self, tokens: list[int]) -> list[kv_plan.Run]:
+        old = self.llm.input_ids[:self._prompt_len].tolist() if self.kv_reuse else []
+        return kv_plan.plan(old, tokens, MIN_KEPT_RUN if self._can_shift else 0)
+
+    @property
+    def prompt_ms_per_token(self) -> float | None:
+        """Prompt evaluation speed as last measured (None before the first)."""
+        return self._ms_per_token
+
+    def _measured(self, evaluated: int, seconds: float) -> None:
+        """Remember how fast prompts are evaluated (from evaluations long enough to tell)."""
+        if evaluated >= PROMPT_CHUNK:
+            self._ms_per_token = 1000 * seconds / evaluated
+
+    def _fill_gap(self, memory: int, tokens: list[int], start: int, end: int,
+                  cancel: threading.Event) -> bool:
+        """Evaluate tokens[start:end] below cells already in place. llama.cpp appends to
+        a sequence only after its last position, so the gap is decoded in the scratch
+        sequence, which holds only what comes before it, and then given to sequence 0."""
+        lib = self._llama_cpp
+        lib.llama_memory_seq_rm(memory, SCRATCH, -1, -1)
+        lib.llama_memory_seq_cp(memory, 0, SCRATCH, 0, start)
+        try:
+            if self._decode(SCRATCH, tokens[start:end], start, cancel) < end - start:
+                return False
+            lib.llama_memory_seq_cp(memory, SCRATCH, 0, start, end)
+            return True
+        finally:
+            lib.llama_memory_seq_rm(memory, SCRATCH, -1, -1)
+
+    def _decode(self, seq: int, tokens: list[int], first: int, cancel: threading.Event) -> int:
+        """Evaluate `tokens` into sequence `seq` from position `first` on, without logits,
+        a chunk at a time; returns how many were evaluated before a cancellation."""
+        lib = self._llama_cpp
+        batch = lib.llama_batch_init(PROMPT_CHUNK, 0, 1)
+        try:
+            for done in range(0, len(tokens), PROMPT_CHUNK):
+                if cancel.is_set():
+                    return done
+                piece = tokens[done:done + PROMPT_CHUNK]
+                batch.n_tokens = len(piece)
+                for row, token in enumerate(piece):
+                    batch.token[row], batch.pos[row] = token, first + done + row
+                    batch.n_seq_id[row], batch.seq_id[row][0], batch.logits[row] = 1, seq, 0
+                if lib.llama_decode(self.llm._ctx.ctx, batch) != 0:
+                    return done
+            return len(tokens)
+        finally:
+            lib.llama_batch_free(batch)
+
+    # -- after a jump: a short window first, the full one grown in the background --
+
+    def _choose_prompt(self, full: list[int], request: GenerationRequest
+                       ) -> tuple[list[int], bool]:
+        """The tokens to generate from, and whether they are the short window's.
+
+        Where the cache lets the full prompt start within `jump_ms` (at the prompt
+        speed last measured), the full one. Otherwise (the cursor jumped to code the
+        cache does not hold) the short one, while the full one is evaluated in the
+        background sequence for GROW_MS of each request (and by warm-ups); once that holds
+        enough of it, it becomes the main cache and the full prompt is used again.
+        """
+        if request.short_prompt is None or not self._too_slow(full):
+            return full, False
+        short = self.tokenize(request.short_prompt)
+        log.debug("after a jump: a short window of %d tokens; %d of %d evaluated behind it",
+                  len(short), len(self._background), len(full))
+        room = len(short) + request.max_tokens * (1 + len(request.more_stops))
+        if room > JUMP_ROOM:
+            return full, False
+        self._grow(full, request.cancel, time.perf_counter() + GROW_MS / 1000)
+        return (full, False) if not self._too_slow(full) else (short, True)
+
+    def _too_slow(self, full: list[int]) -> bool:
+        """True where starting `full` would take longer than `jump_ms`; on the way,
+        the better of the two caches becomes (or stays) the main one."""
+        if self.jump_ms <= 0 or self._ms_per_token is None:
+            return False
+        fresh_main = len(full) - sum(run.length for run in self._plan(full))
+        fresh_background = len(full) - kv_plan.common_prefix(self._background, full)
+        if fresh_background < fresh_main:
+            if fresh_background * self._ms_per_token > self.jump_ms:
+                return True
+            self._promote()
+        elif fresh_main * self._ms_per_token > self.jump_ms:
+            return True
+        self._drop_background()
+        return False
+
+    def _grow(self, full: list[int], cancel: threading.Event, until: float) -> None:
+        """Evaluate more of `full` (all but its last token) into the background
+        sequence, after what it already holds of it, a chunk at a time until `until`
+        (a perf_counter time) or a cancellation."""
+        memory = self._llama_cpp.llama_get_memory(self.llm._ctx.ctx)
+        keep = kv_plan.common_prefix(self._background, full[:-1])
+        self._llama_cpp.llama_memory_seq_rm(memory, BACKGROUND, keep, -1)
+        del self._background[keep:]
+        while len(self._background) < len(full) - 1 and time.perf_counter() < until:
+            start = len(self._background)
+            piece = full[start:min(len(full) - 1, start + PROMPT_CHUNK)]
+            started = time.perf_counter()
+            done = self._decode(BACKGROUND, piece, start, cancel)
+            self._background += piece[:done]
+            self._measured(done, time.perf_counter() - started)
+            if done < len(piece):
+                return
+
+    def _promote(self) -> None:
+        """The background sequence becomes the main cache."""
+        lib, llm = self._llama_cpp, self.llm
+        memory = lib.llama_get_memory(llm._ctx.ctx)
+        lib.llama_memory_seq_rm(memory, 0, -1, -1)
+        lib.llama_memory_seq_cp(memory, BACKGROUND, 0, -1, -1)
+        lib.llama_memory_seq_rm(memory, BACKGROUND, -1, -1)
+        count = len(self._background)
+        llm.input_ids[:count] = self._background
+        llm.n_tokens = self._prompt_len = count
+        self._background = []
+
+    def _drop_background(self) -> None:
+        if self._background:
+            memory = self._llama_cpp.llama_get_memory(self.llm._ctx.ctx)
+            self._llama_cpp.llama_memory_seq_rm(memory, BACKGROUND, -1, -1)
+            self._background = []
 
     def warm(self, prompt: Prompt, cancel: threading.Event) -> int:
+        """Evaluate `prompt` ahead of the request. After a jump (see `_choose_prompt`)
+        it grows in the background sequence, so that the short window that serves
+        meanwhile stays cached and a cancelled warm-up keeps its progress."""
         with self._lock:
             tokens = self.tokenize(prompt)
             if len(tokens) >= self.n_ctx:
                 return 0
+            if self._too_slow(tokens):
+                before = len(self._background)
+                self._grow(tokens, cancel, math.inf)
+                grown = len(self._background) - before
+                self._too_slow(tokens)  # promotes the background where it is ready
+                return max(0, grown)
             reused, done = self._evaluate(tokens, cancel)
             return len(tokens) - reused if done else 0
 
     def generate(self, request: GenerationRequest) -> Generation:
         with self._lock:
-            return self._generate(request)
+            tokens, short = self._choose_prompt(self.tokenize(request.prompt), request)
+            generation = self._generate(request, tokens)
+            generation.short_window = short
+            return generation
 
-    def _generate(self, request: GenerationRequest) -> Generation:
+    def _generate(self, request: GenerationRequest, tokens: list[int]) -> Generation:
         llm = self.llm
-        tokens = self.tokenize(request.prompt)
         checks = (request.should_stop, *request.more_stops)[:self.candidates]
         if len(tokens) + request.max_tokens * len(checks) > self.n_ctx:
             log.warning("prompt of %d tokens does not fit the context of %d",
@@ -320,11 +454,6 @@ class LlamaCppEngine(Engine):
     def close(self) -> None:
         with self._lock:
             self.llm.close()
-
-
-def _common_prefix(a: np.ndarray, b: np.ndarray, limit: int) -> int:
-    differ = np.nonzero(a[:limit] != b[:limit])[0]
-    return int(differ[0]) if len(differ) else max(0, limit)
 
 
 def _pick(logits: np.ndarray, temperature: float,
