@@ -59,8 +59,8 @@ class LlamaCppEngine(Engine):
                     n_threads=threads, n_threads_batch=threads, n_gpu_layers=n_gpu_layers,
                     flash_attn=flash_attn, verbose=False,
                 )
-            cells = n_ctx + (JUMP_ROOM if jump_ms > 0 else 0)
-            self._replace_context(BACKGROUND + 1, cells)
+            self._cells = n_ctx + (JUMP_ROOM if jump_ms > 0 else 0)
+            self._replace_context(BACKGROUND + 1, self._cells)
         except (ValueError, RuntimeError, OSError) as exc:
             if "llama_context" in str(exc):  # the model loaded; its KV cache did not fit
                 raise ModelError(f"llama.cpp cannot make a context of {n_ctx} tokens for "
@@ -283,12 +283,14 @@ class LlamaCppEngine(Engine):
     def _grow(self, full: list[int], cancel: threading.Event, until: float) -> None:
         """Evaluate more of `full` (all but its last token) into the background
         sequence, after what it already holds of it, a chunk at a time until `until`
-        (a perf_counter time) or a cancellation."""
+        (a perf_counter time), a cancellation, or the cells run out (where the main
+        cache still holds a full window, until a request replaces it with a short one)."""
         memory = self._llama_cpp.llama_get_memory(self.llm._ctx.ctx)
         keep = kv_plan.common_prefix(self._background, full[:-1])
         self._llama_cpp.llama_memory_seq_rm(memory, BACKGROUND, keep, -1)
         del self._background[keep:]
-        while len(self._background) < len(full) - 1 and time.perf_counter() < until:
+        while (len(self._background) < len(full) - 1 and time.perf_counter() < until
+               and self.llm.n_tokens + len(self._background) + PROMPT_CHUNK <= self._cells):
             start = len(self._background)
             piece = full[start:min(len(full) - 1, start + PROMPT_CHUNK)]
             started = time.perf_counter()
