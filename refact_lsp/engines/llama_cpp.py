@@ -91,7 +91,7 @@ class LlamaCppEngine(Engine):
         self._prompt_len = 0  # cached tokens that belong to the last prompt (not generated)
         self._background: list[int] = []  # what sequence BACKGROUND holds
         self._ms_per_token: float | None = None  # prompt evaluation, as last measured
-        memory = self._llama_cpp.llama_get_memory(self.llm._ctx.ctx)
+        memory = self.llm._ctx.memory
         self._can_shift = bool(memory and self._llama_cpp.llama_memory_can_shift(memory))
         self.description = (f"{model_path.name} ({self.architecture}, template "
                             f"{self.template.name}, n_ctx {self.n_ctx}, "
@@ -157,7 +157,7 @@ class LlamaCppEngine(Engine):
         last token is always evaluated: its logits start the generation.
         """
         llm, lib = self.llm, self._llama_cpp
-        memory = lib.llama_get_memory(llm._ctx.ctx)
+        memory = llm._ctx.memory
         started = time.perf_counter()
         runs = self._plan(tokens)
         removed = [lib.llama_memory_seq_rm(memory, 0, start, end)
@@ -285,7 +285,7 @@ class LlamaCppEngine(Engine):
         sequence, after what it already holds of it, a chunk at a time until `until`
         (a perf_counter time), a cancellation, or the cells run out (where the main
         cache still holds a full window, until a request replaces it with a short one)."""
-        memory = self._llama_cpp.llama_get_memory(self.llm._ctx.ctx)
+        memory = self.llm._ctx.memory
         keep = kv_plan.common_prefix(self._background, full[:-1])
         self._llama_cpp.llama_memory_seq_rm(memory, BACKGROUND, keep, -1)
         del self._background[keep:]
@@ -303,7 +303,7 @@ class LlamaCppEngine(Engine):
     def _promote(self) -> None:
         """The background sequence becomes the main cache."""
         lib, llm = self._llama_cpp, self.llm
-        memory = lib.llama_get_memory(llm._ctx.ctx)
+        memory = llm._ctx.memory
         lib.llama_memory_seq_rm(memory, 0, -1, -1)
         lib.llama_memory_seq_cp(memory, BACKGROUND, 0, -1, -1)
         lib.llama_memory_seq_rm(memory, BACKGROUND, -1, -1)
@@ -314,7 +314,7 @@ class LlamaCppEngine(Engine):
 
     def _drop_background(self) -> None:
         if self._background:
-            memory = self._llama_cpp.llama_get_memory(self.llm._ctx.ctx)
+            memory = self.llm._ctx.memory
             self._llama_cpp.llama_memory_seq_rm(memory, BACKGROUND, -1, -1)
             self._background = []
 
@@ -394,7 +394,7 @@ class LlamaCppEngine(Engine):
         cells are shared, not copied) and is removed at the end; the first is left as
         the single path leaves its generation, behind the prompt."""
         lib, llm = self._llama_cpp, self.llm
-        memory = lib.llama_get_memory(llm._ctx.ctx)
+        memory = llm._ctx.memory
         n_past = llm.n_tokens
         for seq in range(1, len(checks)):
             lib.llama_memory_seq_rm(memory, seq, -1, -1)
