@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 from lsprotocol import types
 
 from benchmarks.humaneval_infill import execute, tasks
+from benchmarks.humaneval_infill.__main__ import scores_from_log
 from benchmarks.humaneval_infill.client import accept
 
 
@@ -28,6 +34,39 @@ def test_samples_are_fixed_by_their_seed_and_keep_the_task_order():
     assert [t.task_id for t in first] == [t.task_id for t in again]
     assert first == sorted(first, key=all_tasks.index)
     assert tasks.sample(all_tasks, 20, 4) != first
+
+
+def test_shards_deal_whole_problems_and_keep_their_order():
+    all_tasks = tasks.build(tasks.SINGLE)
+    shards = [tasks.shard(all_tasks, index, 3, seed=5) for index in range(3)]
+    assert sorted(t.task_id for shard in shards for t in shard) == \
+        sorted(t.task_id for t in all_tasks)
+    problems = [{t.problem["task_id"] for t in shard} for shard in shards]
+    assert not (problems[0] & problems[1] or problems[1] & problems[2])
+    for shard in shards:
+        for problem in problems[0]:
+            mine = [t for t in shard if t.problem["task_id"] == problem]
+            assert mine == [t for t in all_tasks if t in mine]  # in the problem's order
+    # Dealt in a seeded random order, so that a run cut short covers random problems.
+    assert any(shard != sorted(shard, key=all_tasks.index) for shard in shards)
+    assert tasks.shard(all_tasks, 0, 3, seed=5) == shards[0]
+
+
+def test_jobs_run_shards_at_once_and_score_from_their_logs(tmp_path: Path, model_path):
+    log = tmp_path / "runs.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.humaneval_infill", "--mode", "single",
+         "--limit", "4", "--seed", "0", "--systems", "raw", "--threads", "1",
+         "--model", str(model_path), "--jobs", "2", "--log", str(log)],
+        capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    lines = log.read_text().splitlines()
+    assert sorted(json.loads(line)["task"] for line in lines) == sorted(
+        t.task_id for t in tasks.sample(tasks.build(tasks.SINGLE), 4, 0))
+    assert not list(tmp_path.glob("runs.jsonl.*"))  # the shards' logs joined into one
+    (score,) = scores_from_log(lines)
+    assert (score.kind, len(score.passed)) == ("single", 4)
+    assert f"{score.system:<30} single       4" in done.stdout
 
 
 def test_the_canonical_middle_passes_and_an_empty_hole_fails():

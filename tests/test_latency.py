@@ -22,7 +22,7 @@ from refact_lsp.completion import Completer, Result, best_suggestion
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Generation, GenerationRequest
-from refact_lsp.engines.llama_cpp import LlamaCppEngine
+from refact_lsp.engines.llama_cpp import EXACT_MS, LlamaCppEngine
 from refact_lsp.prompts import PSM, SPLIT, render
 from tests.raw_client import tiny_server
 
@@ -93,17 +93,40 @@ def test_a_cursor_that_jumped_keeps_the_text_it_moved_across(engines) -> None:
     assert jumped.text.split("\n")[0] == fresh.text.split("\n")[0]
 
 
-def test_a_jump_cancelled_while_evaluating_leaves_the_cache_usable(engines) -> None:
+def test_where_evaluating_again_is_quick_a_jump_is_exact(engines) -> None:
+    """On a GPU the moved runs are evaluated again (here: as if the CPU were that fast)."""
     warm, cold = engines["warm"], engines["cold"]
-    here, there = SOURCE.index("\n", 5500) + 1, SOURCE.index("\n", 2500) + 1
+    here, there = SOURCE.index("\n", 3000) + 1, SOURCE.index("\n", 5000) + 1
     generate_split(warm, here)
-    cancel = threading.Event()
-    cancel.set()
-    stopped = generate_split(warm, there, cancel=cancel)
-    assert (stopped.stopped_by, stopped.text) == ("cancelled", "")
-    after = generate_split(warm, there)
-    assert after.reused_tokens > 0
-    assert after.text.split("\n")[0] == generate_split(cold, there).text.split("\n")[0]
+    warm.exact_ms = 1e9
+    try:
+        jumped = generate_split(warm, there)
+    finally:
+        warm.exact_ms = EXACT_MS
+    fresh = generate_split(cold, there)
+    assert 0 < jumped.reused_tokens < 0.5 * jumped.prompt_tokens  # the common prefix only
+    assert jumped.text == fresh.text
+
+
+def test_a_jump_cancelled_while_evaluating_loses_nothing(engines) -> None:
+    warm = engines["warm"]
+    here, there = SOURCE.index("\n", 5500) + 1, SOURCE.index("\n", 2500) + 1
+
+    def jump(cancelled_first: bool) -> Generation:
+        warm.kv_reuse = False  # `here` evaluated afresh: the same cache both times
+        generate_split(warm, here)
+        warm.kv_reuse = True
+        if cancelled_first:
+            cancel = threading.Event()
+            cancel.set()
+            stopped = generate_split(warm, there, cancel=cancel)
+            assert (stopped.stopped_by, stopped.text) == ("cancelled", "")
+        return generate_split(warm, there)
+
+    straight, after = jump(False), jump(True)
+    # The runs placed beyond the gap left unfilled stayed, moved left: all kept.
+    assert after.reused_tokens >= 0.9 * after.prompt_tokens
+    assert after.text == straight.text
 
 
 def test_after_a_jump_a_short_window_serves_while_the_full_one_grows(model_path: Path) -> None:

@@ -5,7 +5,8 @@ on the accepted suggestion, and prints pass@1 with median and p95 latency, next 
 raw model cut by a rule that knows the task.
 
 The server and the raw model take turns task by task, so that both meet the same load
-on a shared machine.
+on a shared machine. `--jobs N` runs N such pairs at once on shares of the problems (for
+a GPU or many cores: each pair's latencies then include the others' load).
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 from benchmarks.humaneval_infill import execute, tasks
@@ -109,6 +115,57 @@ async def run(samples: dict[str, list[Task]], args: argparse.Namespace, settings
     return scores
 
 
+def run_shards(args: argparse.Namespace) -> list[Score]:
+    """This benchmark `args.jobs` times at once, each on its share of the problems,
+    writing its lines to `args.log`.I as it goes; the scores are read back from those
+    (a shard that failed or was stopped counts as far as it came)."""
+    logs = [Path(f"{args.log}.{index}") for index in range(args.jobs)]
+    argv = _without_options(sys.argv[1:], ("--jobs", "--log"))
+    shards = [subprocess.Popen([sys.executable, "-m", "benchmarks.humaneval_infill", *argv,
+                                "--shard", f"{index}/{args.jobs}", "--log", str(log)],
+                               stdout=subprocess.DEVNULL, start_new_session=True)
+              for index, log in enumerate(logs)]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: stop the shards too
+    try:
+        failed = [index for index, shard in enumerate(shards) if shard.wait() != 0]
+    finally:
+        for shard in shards:  # each shard with its server: a process group of its own
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(shard.pid, signal.SIGTERM)
+    if failed:
+        print(f"shards {failed} failed; they count as far as they came", file=sys.stderr)
+    lines = [line for log in logs if log.exists() for line in log.read_text().splitlines()]
+    Path(args.log).write_text("".join(line + "\n" for line in lines))
+    for log in logs:
+        log.unlink(missing_ok=True)
+    return scores_from_log(lines)
+
+
+def scores_from_log(lines: list[str]) -> list[Score]:
+    """Scores per kind and system from `--log` lines, in the order they first appear."""
+    scores: dict[tuple[str, str], Score] = {}
+    for line in lines:
+        entry = json.loads(line)
+        kind = entry["task"].split("/")[2]  # HumanEval/0/single/L12
+        score = scores.setdefault((kind, entry["system"]), Score(entry["system"], kind))
+        score.add(entry["passed"], entry["seconds"], entry["tokens"])
+    return sorted(scores.values(), key=lambda score: score.kind != SINGLE)
+
+
+def _without_options(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    """`argv` less the options `names` and their values (`--x v` or `--x=v`)."""
+    kept: list[str] = []
+    skip = False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item in names:
+            skip = True
+        elif not item.startswith(tuple(name + "=" for name in names)):
+            kept.append(item)
+    return kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.humaneval_infill",
                                      description=__doc__.split("\n\n")[1])
@@ -128,14 +185,34 @@ def main() -> None:
     parser.add_argument("--systems", default="server,raw",
                         help="server, raw, or both (comma-separated)")
     parser.add_argument("--log", help="write one JSON line per task and system here")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="run this many server and raw model pairs at once, each on a "
+                             "share of the problems (for a GPU or many cores; each one's "
+                             "latencies then include the others' load)")
+    parser.add_argument("--shard", help=argparse.SUPPRESS)  # I/N: the share of one job
+    parser.add_argument("--from-logs", nargs="+", metavar="LOG",
+                        help="run nothing: print the scores of earlier --log files")
     args = parser.parse_args()
-    kinds = [SINGLE, MULTI] if args.mode == "both" else [args.mode]
-    samples = {kind: tasks.sample(tasks.build(kind), args.limit, args.seed) for kind in kinds}
-    settings = json.loads(args.settings)
-    if args.threads:
-        settings["nThreads"] = args.threads
-    with open(args.log, "w") if args.log else contextlib.nullcontext() as log:
-        scores = asyncio.run(run(samples, args, settings, log))
+    if args.from_logs:
+        scores = scores_from_log([line for name in args.from_logs
+                                  for line in Path(name).read_text().splitlines() if line])
+    elif args.jobs > 1:
+        if not args.log:
+            parser.error("--jobs needs --log: each job writes its lines beside it as it goes")
+        scores = run_shards(args)
+    else:
+        kinds = [SINGLE, MULTI] if args.mode == "both" else [args.mode]
+        samples = {kind: tasks.sample(tasks.build(kind), args.limit, args.seed)
+                   for kind in kinds}
+        if args.shard:
+            index, count = map(int, args.shard.split("/"))
+            samples = {kind: tasks.shard(sample, index, count, args.seed)
+                       for kind, sample in samples.items()}
+        settings = json.loads(args.settings)
+        if args.threads:
+            settings["nThreads"] = args.threads
+        with open(args.log, "w") if args.log else contextlib.nullcontext() as log:
+            scores = asyncio.run(run(samples, args, settings, log))
     print(Score.header())
     for score in scores:
         print(score.row())

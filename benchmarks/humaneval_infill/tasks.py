@@ -78,6 +78,16 @@ def sample(tasks: list[Task], limit: int | None, seed: int) -> list[Task]:
     return [task for index, task in enumerate(tasks) if index in chosen]
 
 
+def shard(tasks: list[Task], index: int, count: int, seed: int) -> list[Task]:
+    """Shard `index` of `count`: whole problems, dealt in a seeded random order, so that
+    a run cut short has covered a random share of the problems in every shard."""
+    problems = list(dict.fromkeys(task.problem["task_id"] for task in tasks))
+    random.Random(seed).shuffle(problems)
+    mine = {problem: order for order, problem in enumerate(problems) if order % count == index}
+    return sorted((task for task in tasks if task.problem["task_id"] in mine),
+                  key=lambda task: mine[task.problem["task_id"]])
+
+
 def program(task: Task, filled: str) -> str:
     """The file after the hole was filled, with the problem's tests run against it."""
     problem = task.problem

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 PROMPT_CHUNK = 64  # tokens evaluated between two looks at the cancel flag
 MAX_CANDIDATES = 8
 MIN_KEPT_RUN = 32  # a shorter run of cached tokens is evaluated again, not moved
+EXACT_MS = 200  # moved runs this quick to evaluate again are evaluated again (exact)
 FAR = 1 << 20  # beyond any position: where kept runs wait while others move
 SCRATCH = 1  # sequence where a gap is evaluated below cells already in place
 BACKGROUND = MAX_CANDIDATES  # sequence where the full window grows after a jump
@@ -42,7 +43,7 @@ class LlamaCppEngine(Engine):
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None,
                  n_gpu_layers: int = -1, flash_attn: bool = True,
                  template: FimTemplate | None = None, kv_reuse: bool = True,
-                 candidates: int = 1, jump_ms: int = 0) -> None:
+                 candidates: int = 1, jump_ms: int = 0, exact_ms: float = EXACT_MS) -> None:
         """The context holds several sequences in one KV buffer (each may use all of
         n_ctx): sequence 1 is scratch for evaluating a prompt around cells kept from the
         last one, with `candidates` > 1 that many are decoded side by side, and with
@@ -88,6 +89,7 @@ class LlamaCppEngine(Engine):
         self._stop_ids = {self._special_ids[t] for t in self.template.stops if self.has_token(t)}
         self.kv_reuse = kv_reuse
         self.jump_ms = jump_ms
+        self.exact_ms = exact_ms
         self._prompt_len = 0  # cached tokens that belong to the last prompt (not generated)
         self._background: list[int] = []  # what sequence BACKGROUND holds
         self._ms_per_token: float | None = None  # prompt evaluation, as last measured
@@ -175,14 +177,11 @@ class LlamaCppEngine(Engine):
         *inner, (tail, _) = kv_plan.gaps(runs, len(tokens))
         stopped_at = next((start for start, end in inner
                            if not self._fill_gap(memory, tokens, start, end, cancel)), None)
-        if stopped_at is not None:  # keep what is whole: the cache up to that gap
-            lib.llama_memory_seq_rm(memory, 0, stopped_at, -1)
-            tail = stopped_at
+        if stopped_at is not None:
+            return self._close_gaps(tokens, runs, stopped_at), False
         llm.input_ids[:tail] = tokens[:tail]
         llm.n_tokens = self._prompt_len = tail
-        reused = sum(max(0, min(run.length, tail - run.new)) for run in runs)
-        if stopped_at is not None:
-            return reused, False
+        reused = sum(run.length for run in runs)
         for start in range(tail, len(tokens), PROMPT_CHUNK):
             if cancel.is_set():
                 break
@@ -191,9 +190,38 @@ class LlamaCppEngine(Engine):
         self._measured(llm.n_tokens - reused, time.perf_counter() - started)
         return reused, self._prompt_len == len(tokens)
 
+    def _close_gaps(self, tokens: list[int], runs: list[kv_plan.Run], stopped_at: int) -> int:
+        """After a cancellation at the gap that starts at `stopped_at`: the runs placed
+        beyond it move left to close the gaps left unfilled, so that the cache holds
+        the prompt up to that gap and then those runs, whole, for the next prompt to
+        keep (a cursor that moves on during a long gap loses nothing). Returns how many
+        tokens before that gap came from the cache."""
+        lib, llm = self._llama_cpp, self.llm
+        memory = llm._ctx.memory
+        kept = tokens[:stopped_at]
+        for run in runs:
+            if run.new >= stopped_at:
+                if run.new != len(kept):
+                    lib.llama_memory_seq_add(memory, 0, run.new, run.new + run.length,
+                                             len(kept) - run.new)
+                kept += tokens[run.new:run.new + run.length]
+        lib.llama_memory_seq_rm(memory, 0, len(kept), -1)
+        llm.input_ids[:len(kept)] = kept
+        llm.n_tokens = self._prompt_len = len(kept)
+        return sum(run.length for run in runs if run.new < stopped_at)
+
     def _plan(self, tokens: list[int]) -> list[kv_plan.Run]:
+        """What the cache keeps for `tokens`. A moved run was computed after other text
+        than now precedes it: close to a fresh evaluation, not equal to it. Where
+        evaluating the moved runs again takes at most `exact_ms` (on a GPU, thousands of
+        tokens) only the common prefix is kept and the result is exact."""
         old = self.llm.input_ids[:self._prompt_len].tolist() if self.kv_reuse else []
-        return kv_plan.plan(old, tokens, MIN_KEPT_RUN if self._can_shift else 0)
+        runs = kv_plan.plan(old, tokens, MIN_KEPT_RUN if self._can_shift else 0)
+        moved = sum(run.length for run in runs if run.new != run.old)
+        if moved and self._ms_per_token is not None \
+                and moved * self._ms_per_token <= self.exact_ms:
+            return kv_plan.plan(old, tokens, 0)
+        return runs
 
     @property
     def prompt_ms_per_token(self) -> float | None:
