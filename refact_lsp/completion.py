@@ -92,6 +92,7 @@ class Completer:
         self.cache = SuggestionCache()
         self.stats = Stats()
         self._regions: dict[str, str] = {}  # uri -> the prefix text before its cursor region
+        self._windows: dict[str, tuple[int, int]] = {}  # uri -> its last window (`keep`)
         self._lock = threading.Lock()
 
     def prepare(self, document: Document, position: Position,
@@ -104,9 +105,13 @@ class Completer:
             return Result("", cursor, cursor, "language disabled")
         prefix_budget, suffix_budget = settings.budgets(self.engine.n_ctx)
         files_budget = settings.open_files_tokens if self._open_files_on() else 0
+        with self._lock:
+            keep = self._windows.get(document.uri)
         ctx = context_mod.build(document, offset, self.engine.count_tokens, prefix_budget,
                                 suffix_budget, other_documents=other_documents,
-                                files_budget=files_budget)
+                                files_budget=files_budget, keep=keep)
+        with self._lock:
+            self._windows[document.uri] = (ctx.start, len(document.text) - ctx.end)
         language = document.language.ts_language if document.language else None
         plan = stops.decide(ctx.prefix[len(ctx.outline):], ctx.suffix, ctx.situation,
                             max_lines=settings.max_lines,
@@ -167,6 +172,7 @@ class Completer:
         """A closed document leaves nothing behind."""
         with self._lock:
             self._regions.pop(uri, None)
+            self._windows.pop(uri, None)
             self.cache.forget(uri)
 
     def run(self, job: Job) -> Result | None:

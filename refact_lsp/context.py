@@ -99,19 +99,27 @@ class Context:
 
 def build(document: Document, offset: int, count_tokens: CountTokens, prefix_budget: int,
           suffix_budget: int, *, other_documents: Sequence[Document] = (),
-          files_budget: int = 0) -> Context:
+          files_budget: int = 0, keep: tuple[int, int] | None = None) -> Context:
     """The context at string index `offset`; budgets are in `count_tokens` tokens.
 
     Counts are remembered for the `count_tokens` last passed (compared with `==`, so the
     same engine's bound method matches): pass the same one on every call.
+
+    `keep` is the last window of this document, as (start, end counted from the file's
+    end): typing at the cursor changes neither. An edge of it that still fits the budget
+    at a line start is kept where the syntax would now choose a nearer one: a half-typed
+    line (an open string or bracket) can change how the parser sees code far away, and a
+    window that shrank for one keystroke costs the KV cache the text it dropped.
     """
     text = document.text
     offset = max(0, min(offset, len(text)))
     count = _counts.counter(count_tokens)
     tree = document.tree()
     syntax = _Syntax(document, tree, offset) if tree is not None else None
-    start, outline = _prefix_window(text, offset, prefix_budget, count, count_tokens, syntax)
-    end = _suffix_window(text, offset, suffix_budget, count, count_tokens, syntax)
+    keep_start, keep_end = (keep[0], len(text) - keep[1]) if keep else (None, None)
+    start, outline = _prefix_window(text, offset, prefix_budget, count, count_tokens, syntax,
+                                    keep_start)
+    end = _suffix_window(text, offset, suffix_budget, count, count_tokens, syntax, keep_end)
     line_prefix, line_suffix = _cursor_line(text, offset)
     situation = _situation(text, offset, line_prefix, line_suffix, syntax)
     files: tuple[ContextFile, ...] = ()
@@ -334,9 +342,17 @@ class _Side:
                     break
         return found
 
-    def choose(self, budget: int) -> _Cut | None:
+    def choose(self, budget: int, keep: int | None = None) -> _Cut | None:
         """The farthest representative within budget; failing that, the farthest boundary
-        within budget; failing that, the farthest line start within budget."""
+        within budget; failing that, the farthest line start within budget. A line start
+        at `keep` within budget and farther than that is chosen instead."""
+        chosen = self._choose(budget)
+        kept = next((cut for cut in self.cuts if cut.pos == keep and cut.cost <= budget), None)
+        if kept is not None and (chosen is None or kept.cost > chosen.cost):
+            return kept
+        return chosen
+
+    def _choose(self, budget: int) -> _Cut | None:
         fitting = [cut for cut in self.representatives if cut.cost <= budget]
         if fitting:
             return fitting[-1]
@@ -347,10 +363,11 @@ class _Side:
 
 
 def _prefix_window(text: str, offset: int, budget: int, count: CountTokens,
-                   count_tokens: CountTokens, syntax: _Syntax | None) -> tuple[int, str]:
+                   count_tokens: CountTokens, syntax: _Syntax | None,
+                   keep: int | None) -> tuple[int, str]:
     """Where the prefix window starts, and the outline of what it cut off."""
     side = _Side(text, offset, budget, count, syntax, forward=False)
-    plain = side.choose(budget)
+    plain = side.choose(budget, keep)
     if plain is None:
         return _inside_line(text, offset, budget, count_tokens, forward=False), ""
     if syntax is None or plain.pos == 0:
@@ -359,7 +376,7 @@ def _prefix_window(text: str, offset: int, budget: int, count: CountTokens,
     comment = syntax.language.line_comment
     reserve = min(budget // OUTLINE_SHARE, _outline_cost(
         text, [part for part in parts if part.end <= plain.pos], plain.pos, count, comment))
-    cut = side.choose(budget - reserve) if reserve else None
+    cut = side.choose(budget - reserve, keep) if reserve else None
     if cut is None:
         return plain.pos, ""
     cut_off = [part for part in parts if part.end <= cut.pos]  # in file order
@@ -371,9 +388,9 @@ def _prefix_window(text: str, offset: int, budget: int, count: CountTokens,
 
 
 def _suffix_window(text: str, offset: int, budget: int, count: CountTokens,
-                   count_tokens: CountTokens, syntax: _Syntax | None) -> int:
+                   count_tokens: CountTokens, syntax: _Syntax | None, keep: int | None) -> int:
     """Where the suffix window ends."""
-    cut = _Side(text, offset, budget, count, syntax, forward=True).choose(budget)
+    cut = _Side(text, offset, budget, count, syntax, forward=True).choose(budget, keep)
     if cut is None:
         return _inside_line(text, offset, budget, count_tokens, forward=True)
     return cut.pos

@@ -9,6 +9,7 @@ uses the model's own tokenizer.
 from __future__ import annotations
 
 import os
+import sysconfig
 from pathlib import Path
 
 import llama_cpp
@@ -283,6 +284,32 @@ def test_window_stays_put_while_typing_a_function(argparse_source: str) -> None:
         suffixes.add(ctx.suffix)
         assert count(ctx.prefix) <= 1500
     assert len(starts) == 1 and len(suffixes) == 1
+
+
+def test_a_half_typed_string_does_not_shrink_the_window() -> None:
+    """An open string on the cursor's line changes how tree-sitter reads code far below
+    (here, keystroke by keystroke, the suffix window's last cell had another least
+    indented line). The window is kept as the Completer keeps it: an edge that still fits
+    stays, so the KV cache keeps the text behind it."""
+    source = (Path(sysconfig.get_paths()["stdlib"]) / "textwrap.py").read_text()
+    line_end = source.index("\n", sum(len(line) + 1 for line in source.split("\n")[:194]))
+    typed = '\n        x = f("in section {!r} and'
+
+    def ends(keep_windows: bool) -> list[int]:
+        document = Document("file:///textwrap.py", source, 0, "python")
+        keep, found = None, []
+        for cursor in type_at(document, line_end, typed):
+            ctx = build(document, cursor, count, 1500, 500,
+                        keep=keep if keep_windows else None)
+            keep = (ctx.start, len(document.text) - ctx.end)
+            found.append(keep[1])  # the suffix window's end, counted from the file's end
+        return found
+
+    flapping = ends(keep_windows=False)
+    assert any(later > earlier for earlier, later in zip(flapping, flapping[1:], strict=False))
+    kept = ends(keep_windows=True)
+    assert all(later <= earlier for earlier, later in zip(kept, kept[1:], strict=False))
+    assert len(set(kept)) <= 2  # the end never comes nearer; it moved out at most once
 
 
 def test_window_moves_by_whole_cells_when_the_budget_forces_it() -> None:
