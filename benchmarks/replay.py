@@ -107,6 +107,7 @@ class Editor:
         self.client.feature(types.WINDOW_SHOW_MESSAGE)(
             lambda params: self.messages.append(params.message))
         self.pending: tuple[str, asyncio.Task[Any]] | None = None
+        self._unanswered: set[asyncio.Task[Any]] = set()  # asked soon, answer not read yet
         self.cancelled = 0
         self.failed = 0
         self._ids = 0
@@ -150,7 +151,10 @@ class Editor:
         self.cancel_pending()
         self._ids += 1
         msg_id = f"replay-{self._ids}"
-        self.pending = (msg_id, asyncio.ensure_future(self.ask(uri, position, msg_id)))
+        task = asyncio.ensure_future(self.ask(uri, position, msg_id))
+        self._unanswered.add(task)
+        task.add_done_callback(self._unanswered.discard)
+        self.pending = (msg_id, task)
 
     def cancel_pending(self) -> None:
         if self.pending and not self.pending[1].done():
@@ -192,6 +196,7 @@ class Editor:
 
     async def stop(self) -> None:
         self.cancel_pending()
+        await asyncio.gather(*self._unanswered)  # each answered, or answered as cancelled
         await self.client.shutdown_async(None)
         self.client.exit(None)
         await self.client.stop()
