@@ -133,8 +133,8 @@ class Completer:
         prefix = ctx.prefix[:len(ctx.prefix) - len(plan.heal)] if plan.heal else ctx.prefix
         region_start = self._region_start(document.uri, prefix)
         region_chars = len(prefix) - region_start
-        short = context_mod.build(document, offset, self.engine.count_tokens,
-                                  *JUMP_WINDOW) if settings.jump_prompt_ms > 0 else None
+        short = context_mod.build(document, offset, self.engine.count_tokens, *JUMP_WINDOW) \
+            if settings.jump_prompt_ms > 0 and self.engine.serves_short_prompts else None
 
         def prompt_for(window: context_mod.Context, healed: bool) -> Prompt:
             """The prompt for a window; its region is as far from the cursor as in the

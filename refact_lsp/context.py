@@ -25,7 +25,9 @@ of the prefix stay put. The text is divided into grid cells of fixed size, count
 start of the file for the prefix and from its end for the suffix: distances that typing at
 the cursor does not change. Each cell is represented by its least indented boundary, and a
 window reaches the farthest representative the budget allows, so it moves by a cell at a
-time, and only when the budget forces it.
+time, and only when the budget forces it. Boundaries come from the syntax tree, which a
+half-typed line can change far away; so an edge of the last window that still fits is
+kept (`keep`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from refact_lsp.completion import Completer, Job
 from refact_lsp.config import EngineSettings, Settings
+from refact_lsp.documents import Document, Position
 from refact_lsp.engines import create_engine
 from refact_lsp.engines.base import Engine, EngineError, EngineUnavailable, GenerationRequest
 from refact_lsp.prompts import render
@@ -146,6 +148,13 @@ def test_a_cancel_closes_the_request_at_once(engine: Engine, server: EngineProce
     assert wait_until(server_dropped, timeout_s=120)  # the server saw the request closed
     after = engine.generate(request(engine, "import os\n", max_tokens=4))
     assert after.stopped_by in ("eos", "max_tokens")  # still serving
+
+
+def test_a_remote_engine_is_not_given_a_short_window(engine: Engine) -> None:
+    """jumpPromptMs is the embedded engine's: a remote one gets the full prompt only."""
+    document = Document("file:///work/example.py", "def f(x):\n    \n", 1, "python")
+    job = Completer(engine, Settings(jump_prompt_ms=1000)).prepare(document, Position(1, 4))
+    assert isinstance(job, Job) and job.short_prompt is None
 
 
 def test_llama_server_keeps_each_document_in_its_slot(llama_server: EngineProcess):

@@ -195,6 +195,18 @@ def test_candidates_are_decoded_in_one_batch_beside_the_greedy_one(engines) -> N
     assert again.text == generate(cold, prefix + "ap").text
 
 
+def test_a_short_window_is_built_for_the_embedded_engine_only(engines) -> None:
+    """The window for after a jump (a remote engine gets none: test_http_engines)."""
+    at = SOURCE.index("        self.width = width\n") + len("        self.width = width\n")
+    document = Document("file:///wrap.py", SOURCE[:at] + "        \n" + SOURCE[at:], 1,
+                        "python")
+    cursor = document.position_at(at + 8)  # a new line in a method's body
+    settings = Settings(jump_prompt_ms=1000)
+    job = Completer(engines["warm"], settings).prepare(document, cursor)
+    assert not isinstance(job, Result) and job.short_prompt is not None
+    assert len(job.short_prompt.text) < len(job.prompt.text) / 4
+
+
 def test_candidates_are_asked_for_blocks_only(engines) -> None:
     completer = Completer(engines["batch"], Settings(candidates=3, cache=False))
     text = "def mean(xs):\n    total = sum()\n    \n"

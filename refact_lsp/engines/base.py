@@ -60,6 +60,7 @@ class Engine(ABC):
     template: FimTemplate
     n_ctx: int
     description: str = ""
+    serves_short_prompts: bool = False  # uses GenerationRequest.short_prompt (after a jump)
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:

@@ -40,6 +40,8 @@ JUMP_ROOM = 1024  # cells beside n_ctx for the short window and its generation
 
 
 class LlamaCppEngine(Engine):
+    serves_short_prompts = True
+
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None,
                  n_gpu_layers: int = -1, flash_attn: bool = True,
                  template: FimTemplate | None = None, kv_reuse: bool = True,
