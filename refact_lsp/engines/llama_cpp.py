@@ -213,16 +213,18 @@ class LlamaCppEngine(Engine):
         return sum(run.length for run in runs if run.new < stopped_at)
 
     def _plan(self, tokens: list[int]) -> list[kv_plan.Run]:
-        """What the cache keeps for `tokens`. A moved run was computed after other text
-        than now precedes it: close to a fresh evaluation, not equal to it. Where
-        evaluating the moved runs again takes at most `exact_ms` (on a GPU, thousands of
-        tokens) only the common prefix is kept and the result is exact."""
+        """What the cache keeps for `tokens`. A run kept beyond the common prefix (moved,
+        or in place after a gap) was computed after other text than now precedes it:
+        close to a fresh evaluation, not equal to it. Where evaluating those runs again
+        takes at most `exact_ms` (on a GPU, thousands of tokens) only the common prefix
+        is kept and the result is exact."""
         old = self.llm.input_ids[:self._prompt_len].tolist() if self.kv_reuse else []
         runs = kv_plan.plan(old, tokens, MIN_KEPT_RUN if self._can_shift else 0)
-        moved = sum(run.length for run in runs if run.new != run.old)
-        if moved and self._ms_per_token is not None \
-                and moved * self._ms_per_token <= self.exact_ms:
-            return kv_plan.plan(old, tokens, 0)
+        prefix = [run for run in runs if run.new == run.old == 0]  # the common prefix: exact
+        approximate = sum(run.length for run in runs) - sum(run.length for run in prefix)
+        if approximate and self._ms_per_token is not None \
+                and approximate * self._ms_per_token <= self.exact_ms:
+            return prefix
         return runs
 
     @property
