@@ -11,7 +11,7 @@
 #   setup      install the wheels, start building llama-cpp-python with CUDA (background)
 #   receive    move the carried model piece(s) into $KEEP
 #   replay     wait for the build, join and check the model, run the typing replay
-#   humaneval  the same, then both full HumanEval infilling sets in JOBS (12) shards at
+#   humaneval  the same, then both full HumanEval infilling sets in JOBS (8) shards at
 #              once, each shard's log in $OUT as it goes (a run cut short still tells)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,9 +47,10 @@ replay|humaneval)
         python3 -m benchmarks.typing_replay --model "$MODEL" --functions "${FUNCTIONS:-3}" \
             2>&1 | tee "$OUT/replay.txt"
     else
-        timeout "${SECONDS_LEFT:-400}" python3 -m benchmarks.humaneval_infill \
-            --model "$MODEL" --mode both --jobs "${JOBS:-12}" --think-s "${THINK_S:-0.25}" \
-            --threads 2 --log "$OUT/humaneval.jsonl" 2>&1 | tee "$OUT/humaneval.txt" || true
+        timeout "${SECONDS_LEFT:-520}" python3 -m benchmarks.humaneval_infill \
+            --model "$MODEL" --mode both --jobs "${JOBS:-8}" --think-s "${THINK_S:-0.25}" \
+            --threads "${THREADS:-1}" --log "$OUT/humaneval.jsonl" 2>&1 \
+            | tee "$OUT/humaneval.txt" || true
         if ls "$OUT"/humaneval.jsonl.* > /dev/null 2>&1; then  # cut short: join the shards
             cat "$OUT"/humaneval.jsonl.* > "$OUT/humaneval.jsonl"
             rm "$OUT"/humaneval.jsonl.*
