@@ -12,7 +12,9 @@
 #   receive    move the carried model piece(s) into $KEEP
 #   replay     wait for the build, join and check the model, run the typing replay
 #   humaneval  the same, then both full HumanEval infilling sets in JOBS (8) shards at
-#              once, each shard's log in $OUT as it goes (a run cut short still tells)
+#              once, each shard's log in $OUT as it goes (a run cut short still tells),
+#              stopped 565 s after the step began (the build's wait included: one
+#              call may run 600 s) unless SECONDS_LEFT says otherwise
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP=/tmp/refact-lsp-gpu
@@ -47,7 +49,7 @@ replay|humaneval)
         python3 -m benchmarks.typing_replay --model "$MODEL" --functions "${FUNCTIONS:-3}" \
             2>&1 | tee "$OUT/replay.txt"
     else
-        timeout "${SECONDS_LEFT:-520}" python3 -m benchmarks.humaneval_infill \
+        timeout "${SECONDS_LEFT:-$((565 - SECONDS))}" python3 -m benchmarks.humaneval_infill \
             --model "$MODEL" --mode both --jobs "${JOBS:-8}" --think-s "${THINK_S:-0.25}" \
             --threads "${THREADS:-1}" --log "$OUT/humaneval.jsonl" 2>&1 \
             | tee "$OUT/humaneval.txt" || true
