@@ -277,7 +277,7 @@ def main() -> int:
     parser.add_argument("--llama-server", type=Path, help="llama.cpp's llama-server binary")
     parser.add_argument("--only", choices=("warm", "cold", "llama-server"))
     parser.add_argument("--jump-ms", type=int, default=0,
-                        help="the warm server's jumpPromptMs (a short window after a jump)")
+                        help="the warm server's jumpPromptMs (smaller windows after a jump)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print each pause: the wait, the line then typed, the suggestion")
     parser.add_argument("--minutes", type=float, default=0.0,

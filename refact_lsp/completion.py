@@ -28,8 +28,9 @@ from refact_lsp.engines.base import Engine, Generation, GenerationRequest
 from refact_lsp.prompts import Prompt, render
 
 # After a jump to code the engine's cache does not hold, the prefix and suffix budgets of
-# the window that serves until the full one is evaluated (Settings.jump_prompt_ms).
-JUMP_WINDOW = (192, 64)
+# the smaller windows that serve, one after the other, until the full one is evaluated
+# (Settings.jump_prompt_ms): each rung about four times the one before.
+JUMP_WINDOWS = ((48, 16), (192, 64), (768, 256))
 MAX_REGION_CHARS = 4000  # a longer cursor region is cut: its start moves closer
 TOP_LEVEL_LINE = re.compile(r"^\S", re.MULTILINE)
 
@@ -52,8 +53,8 @@ class Job:
     after: str = ""
     warm_only: bool = False  # evaluate the prompt for later requests, generate nothing
     unhealed_prompt: Prompt | None = None  # with the indentation, for when the model refuses it
-    short_prompt: Prompt | None = None  # the same in a short window (see JUMP_WINDOW)
-    short_unhealed_prompt: Prompt | None = None
+    short_prompts: tuple[Prompt, ...] = ()  # the same in smaller windows (JUMP_WINDOWS)
+    short_unhealed_prompts: tuple[Prompt, ...] = ()
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -92,7 +93,8 @@ class Completer:
         self.cache = SuggestionCache()
         self.stats = Stats()
         self._regions: dict[str, str] = {}  # uri -> the prefix text before its cursor region
-        self._windows: dict[str, tuple[int, int]] = {}  # uri -> its last window (`keep`)
+        # (uri, prefix budget, suffix budget) -> that window's last edges (`keep`)
+        self._windows: dict[tuple[str, int, int], tuple[int, int]] = {}
         self._lock = threading.Lock()
 
     def prepare(self, document: Document, position: Position,
@@ -105,13 +107,8 @@ class Completer:
             return Result("", cursor, cursor, "language disabled")
         prefix_budget, suffix_budget = settings.budgets(self.engine.n_ctx)
         files_budget = settings.open_files_tokens if self._open_files_on() else 0
-        with self._lock:
-            keep = self._windows.get(document.uri)
-        ctx = context_mod.build(document, offset, self.engine.count_tokens, prefix_budget,
-                                suffix_budget, other_documents=other_documents,
-                                files_budget=files_budget, keep=keep)
-        with self._lock:
-            self._windows[document.uri] = (ctx.start, len(document.text) - ctx.end)
+        ctx = self._window(document, offset, prefix_budget, suffix_budget, other_documents,
+                           files_budget)
         language = document.language.ts_language if document.language else None
         plan = stops.decide(ctx.prefix[len(ctx.outline):], ctx.suffix, ctx.situation,
                             max_lines=settings.max_lines,
@@ -133,8 +130,9 @@ class Completer:
         prefix = ctx.prefix[:len(ctx.prefix) - len(plan.heal)] if plan.heal else ctx.prefix
         region_start = self._region_start(document.uri, prefix)
         region_chars = len(prefix) - region_start
-        short = context_mod.build(document, offset, self.engine.count_tokens, *JUMP_WINDOW) \
-            if settings.jump_prompt_ms > 0 and self.engine.serves_short_prompts else None
+        smaller = [self._window(document, offset, *budgets) for budgets in JUMP_WINDOWS
+                   if budgets[0] < prefix_budget] \
+            if settings.jump_prompt_ms > 0 and self.engine.serves_short_prompts else []
 
         def prompt_for(window: context_mod.Context, healed: bool) -> Prompt:
             """The prompt for a window; its region is as far from the cursor as in the
@@ -148,9 +146,24 @@ class Completer:
                    line_end, settings.max_tokens, settings.temperature, ctx.prefix,
                    ctx.suffix,
                    unhealed_prompt=prompt_for(ctx, False) if plan.heal else None,
-                   short_prompt=prompt_for(short, True) if short else None,
-                   short_unhealed_prompt=prompt_for(short, False) if short and plan.heal
-                   else None)
+                   short_prompts=tuple(prompt_for(window, True) for window in smaller),
+                   short_unhealed_prompts=tuple(prompt_for(window, False) for window in smaller)
+                   if plan.heal else ())
+
+    def _window(self, document: Document, offset: int, prefix_budget: int, suffix_budget: int,
+                other_documents: Sequence[Document] = (),
+                files_budget: int = 0) -> context_mod.Context:
+        """The context window of these budgets, its edges kept where they still fit
+        (`context.build(keep=...)`), so that typing does not move them."""
+        key = (document.uri, prefix_budget, suffix_budget)
+        with self._lock:
+            keep = self._windows.get(key)
+        ctx = context_mod.build(document, offset, self.engine.count_tokens, prefix_budget,
+                                suffix_budget, other_documents=other_documents,
+                                files_budget=files_budget, keep=keep)
+        with self._lock:
+            self._windows[key] = (ctx.start, len(document.text) - ctx.end)
+        return ctx
 
     def _region_start(self, uri: str, prefix: str) -> int:
         """Where the cursor's region starts in `prefix`, for the SPLIT prompt layout.
@@ -172,20 +185,22 @@ class Completer:
         """A closed document leaves nothing behind."""
         with self._lock:
             self._regions.pop(uri, None)
-            self._windows.pop(uri, None)
+            for key in [key for key in self._windows if key[0] == uri]:
+                del self._windows[key]
             self.cache.forget(uri)
 
     def run(self, job: Job) -> Result | None:
         """Generate and trim (or only warm the cache); runs on the worker thread."""
         if job.warm_only:
-            self.stats.warmed_tokens += self.engine.warm(job.prompt, job.cancel)
+            self.stats.warmed_tokens += self.engine.warm(job.prompt, job.cancel,
+                                                         job.short_prompts)
             return None
-        generation, suggestion = self._attempt(job, job.prompt, job.short_prompt, job.plan)
+        generation, suggestion = self._attempt(job, job.prompt, job.short_prompts, job.plan)
         if suggestion is None and job.unhealed_prompt is not None \
                 and generation.stopped_by != "cancelled":
             # Nothing fits where the model wrote the indentation itself: give it.
             generation, suggestion = self._attempt(job, job.unhealed_prompt,
-                                                   job.short_unhealed_prompt,
+                                                   job.short_unhealed_prompts,
                                                    stops.unhealed(job.plan))
         if generation.stopped_by == "cancelled":
             return Result("", job.start, job.start, "cancelled", generation)
@@ -201,7 +216,7 @@ class Completer:
                            suggestion.replaces_line_suffix)
         return Result(suggestion.text, job.start, end, generation.stopped_by, generation)
 
-    def _attempt(self, job: Job, prompt: Prompt, short_prompt: Prompt | None,
+    def _attempt(self, job: Job, prompt: Prompt, short_prompts: tuple[Prompt, ...],
                  plan: stops.Plan) -> tuple[Generation, stops.Suggestion | None]:
         # Candidates for blocks only: on one line the greedy one is best (measured on
         # HumanEval infilling: 4 candidates won 5 points on blocks, lost 3 on lines).
@@ -212,7 +227,7 @@ class Completer:
             cancel=job.cancel, temperature=job.temperature, key=job.uri,
             time_budget_ms=plan.time_budget_ms, more_stops=more,
             candidate_temperature=self.settings.candidate_temperature,
-            short_prompt=short_prompt))
+            short_prompts=short_prompts))
         self._count(generation)
         return generation, best_suggestion(plan, [generation, *generation.alternatives])
 

@@ -64,7 +64,7 @@ class Settings:
     disabled_languages: tuple[str, ...] = ()
     cache: bool = True
     kv_reuse: bool = True
-    jump_prompt_ms: int = 0  # a prompt slower to evaluate is served from a short window first
+    jump_prompt_ms: int = 0  # a prompt slower to evaluate is served from smaller windows first
     engine: EngineSettings = field(default_factory=EngineSettings)
 
     def updated(self, values: Mapping[str, Any]) -> tuple[Settings, list[str]]:

@@ -150,11 +150,11 @@ def test_a_cancel_closes_the_request_at_once(engine: Engine, server: EngineProce
     assert after.stopped_by in ("eos", "max_tokens")  # still serving
 
 
-def test_a_remote_engine_is_not_given_a_short_window(engine: Engine) -> None:
+def test_a_remote_engine_is_not_given_smaller_windows(engine: Engine) -> None:
     """jumpPromptMs is the embedded engine's: a remote one gets the full prompt only."""
     document = Document("file:///work/example.py", "def f(x):\n    \n", 1, "python")
     job = Completer(engine, Settings(jump_prompt_ms=1000)).prepare(document, Position(1, 4))
-    assert isinstance(job, Job) and job.short_prompt is None
+    assert isinstance(job, Job) and job.short_prompts == ()
 
 
 def test_llama_server_keeps_each_document_in_its_slot(llama_server: EngineProcess):

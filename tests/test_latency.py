@@ -1,7 +1,7 @@
 """What makes a keystroke pay only for what changed, on the real Qwen2.5-Coder-0.5B:
 KV-cache reuse (common prefix, and runs of cached tokens moved to where the new prompt
 has them: a window start that moved on, a cursor that jumped), cancellation inside the
-prompt, warm-up, a short window after a jump, candidates decoded in one batch, and the
+prompt, warm-up, smaller windows after a jump, candidates decoded in one batch, and the
 suggestion cache. Each warm result is checked against an engine that reuses nothing.
 (Speed itself is measured by benchmarks/typing_replay.py, never asserted here.)
 """
@@ -129,27 +129,40 @@ def test_a_jump_cancelled_while_evaluating_loses_nothing(engines) -> None:
     assert after.text == straight.text
 
 
-def test_after_a_jump_a_short_window_serves_while_the_full_one_grows(model_path: Path) -> None:
+def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path: Path) -> None:
     engine = LlamaCppEngine(model_path, n_ctx=2048, jump_ms=1)
     cold = LlamaCppEngine(model_path, n_ctx=2048, kv_reuse=False)
     try:
+        def window(prefix: str, chars: int | None = None):
+            return render(engine.template, PSM, prefix[-chars:] if chars else prefix, SUFFIX)
+
         def ask(engine: LlamaCppEngine, prefix: str) -> Generation:
-            return generate(engine, prefix, short_prompt=render(
-                engine.template, PSM, prefix[-400:], SUFFIX))
+            return generate(engine, prefix, short_prompts=(window(prefix, 200),
+                                                           window(prefix, 1000)))
 
         first = ask(engine, HEAD + BODY)  # nothing measured yet: the full prompt
         assert not first.short_window and first.prompt_tokens > 1000
         assert engine.prompt_ms_per_token is not None
-        engine.jump_ms = 200 * engine.prompt_ms_per_token  # slow: more than 200 tokens
+        engine.jump_ms = 100 * engine.prompt_ms_per_token  # slow: more than 100 tokens
         far = SOURCE[9000:15000]
-        jumped = ask(engine, far)
-        assert jumped.short_window and jumped.prompt_tokens < 200
+        jumped = ask(engine, far)  # nothing of it cached: the smallest window serves
+        assert jumped.short_window and jumped.prompt_tokens < 100
         assert jumped.text
-        # The short window stayed cached beside the growing full one.
-        assert ask(engine, far + "x").reused_tokens > 0.8 * jumped.prompt_tokens
-        grown = engine.warm(render(engine.template, PSM, far, SUFFIX), threading.Event())
+        # Typing on in it: served from the cache, while the next window grows behind it.
+        typed = ask(engine, far + "x")
+        assert typed.short_window and typed.reused_tokens > 0.8 * jumped.prompt_tokens
+        # A warm-up grows the middle window beside it; the next request is served from
+        # that, exactly as from a fresh evaluation.
+        engine.warm(window(far + "    ", 1000), threading.Event(), [window(far, 200)])
+        middle = ask(engine, far + "    ")
+        assert middle.short_window and 200 < middle.prompt_tokens < 400
+        assert middle.reused_tokens >= middle.prompt_tokens - 16
+        assert middle.text == generate(cold, (far + "    ")[-1000:]).text
+        # The warm-up on the full prompt climbs the rest of the way.
+        grown = engine.warm(window(far), threading.Event(),
+                            [window(far, 200), window(far, 1000)])
         assert grown > 1000
-        back = ask(engine, far + "    ")  # the full window again, evaluated ahead
+        back = ask(engine, far + "    ")
         assert not back.short_window
         assert back.reused_tokens >= back.prompt_tokens - 16  # PSM: the suffix is after
         assert back.text == generate(cold, far + "    ").text
@@ -195,16 +208,17 @@ def test_candidates_are_decoded_in_one_batch_beside_the_greedy_one(engines) -> N
     assert again.text == generate(cold, prefix + "ap").text
 
 
-def test_a_short_window_is_built_for_the_embedded_engine_only(engines) -> None:
-    """The window for after a jump (a remote engine gets none: test_http_engines)."""
+def test_smaller_windows_are_built_for_the_embedded_engine_only(engines) -> None:
+    """The windows for after a jump (a remote engine gets none: test_http_engines)."""
     at = SOURCE.index("        self.width = width\n") + len("        self.width = width\n")
     document = Document("file:///wrap.py", SOURCE[:at] + "        \n" + SOURCE[at:], 1,
                         "python")
     cursor = document.position_at(at + 8)  # a new line in a method's body
     settings = Settings(jump_prompt_ms=1000)
     job = Completer(engines["warm"], settings).prepare(document, cursor)
-    assert not isinstance(job, Result) and job.short_prompt is not None
-    assert len(job.short_prompt.text) < len(job.prompt.text) / 4
+    assert not isinstance(job, Result) and len(job.short_prompts) == 3
+    sizes = [len(prompt.text) for prompt in (*job.short_prompts, job.prompt)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1] / 20
 
 
 def test_candidates_are_asked_for_blocks_only(engines) -> None:

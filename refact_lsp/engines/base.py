@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from refact_lsp.prompts import FimTemplate, Prompt
@@ -35,9 +35,10 @@ class GenerationRequest:
     # `candidate_temperature`; engines that cannot batch generate the first alone.
     more_stops: tuple[StopCheck, ...] = ()
     candidate_temperature: float = 0.5
-    # The same hole in a short window, for engines that serve it while the full prompt
-    # would take too long to evaluate (after a jump to code their cache does not hold).
-    short_prompt: Prompt | None = None
+    # The same hole in smaller windows, smallest first, for engines that serve one while
+    # the full prompt would take too long to evaluate (after a jump to code their cache
+    # does not hold).
+    short_prompts: tuple[Prompt, ...] = ()
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Generation:
     generate_ms: float = 0.0
     mean_logprob: float | None = None
     alternatives: list[Generation] = field(default_factory=list)  # the other candidates
-    short_window: bool = False  # generated from the request's short prompt
+    short_window: bool = False  # generated from one of the request's smaller windows
 
 
 class Engine(ABC):
@@ -60,7 +61,7 @@ class Engine(ABC):
     template: FimTemplate
     n_ctx: int
     description: str = ""
-    serves_short_prompts: bool = False  # uses GenerationRequest.short_prompt (after a jump)
+    serves_short_prompts: bool = False  # uses GenerationRequest.short_prompts (after a jump)
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:
@@ -70,9 +71,11 @@ class Engine(ABC):
     def generate(self, request: GenerationRequest) -> Generation:
         """Run one generation; returns early with stopped_by="cancelled" on request.cancel."""
 
-    def warm(self, prompt: Prompt, cancel: threading.Event) -> int:
-        """Evaluate the prompt without generating, so a later request reuses it. Returns
-        the number of tokens evaluated; engines that cannot warm return 0."""
+    def warm(self, prompt: Prompt, cancel: threading.Event,
+             short_prompts: Sequence[Prompt] = ()) -> int:
+        """Evaluate the prompt without generating, so a later request reuses it (with
+        `short_prompts`, as GenerationRequest's). Returns the number of tokens
+        evaluated; engines that cannot warm return 0."""
         return 0
 
     def close(self) -> None:  # noqa: B027 - engines without resources need not override

@@ -14,6 +14,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 # llama_cpp before numpy: with numpy loaded first, a CUDA build of llama.cpp segfaults
@@ -34,9 +35,9 @@ MIN_KEPT_RUN = 32  # a shorter run of cached tokens is evaluated again, not move
 EXACT_MS = 200  # moved runs this quick to evaluate again are evaluated again (exact)
 FAR = 1 << 20  # beyond any position: where kept runs wait while others move
 SCRATCH = 1  # sequence where a gap is evaluated below cells already in place
-BACKGROUND = MAX_CANDIDATES  # sequence where the full window grows after a jump
-GROW_MS = 300  # time each request after a jump spends on the full window first
-JUMP_ROOM = 1024  # cells beside n_ctx for the short window and its generation
+BACKGROUND = MAX_CANDIDATES  # sequence where the next larger window grows after a jump
+GROW_MS = 100  # time a request typed in a smaller window spends growing the next first
+JUMP_ROOM = 1536  # cells beside n_ctx for a smaller window and its generation
 
 
 class LlamaCppEngine(Engine):
@@ -273,64 +274,95 @@ class LlamaCppEngine(Engine):
         finally:
             lib.llama_batch_free(batch)
 
-    # -- after a jump: a short window first, the full one grown in the background --
+    # -- after a jump: small windows first, each larger one grown in the background --
 
     def _choose_prompt(self, full: list[int], request: GenerationRequest
                        ) -> tuple[list[int], bool]:
-        """The tokens to generate from, and whether they are the short window's.
+        """The tokens to generate from, and whether they are a smaller window's.
 
-        Where the cache lets the full prompt start within `jump_ms` (at the prompt
-        speed last measured), the full one. Otherwise (the cursor jumped to code the
-        cache does not hold) the short one, while the full one is evaluated in the
-        background sequence for GROW_MS of each request (and by warm-ups); once that holds
-        enough of it, it becomes the main cache and the full prompt is used again.
+        The ladder is the request's smaller windows, smallest first, and then the full
+        one. The largest that starts within `jump_ms` (at the prompt speed last
+        measured) serves; where none does (the cursor jumped to code the cache does not
+        hold), the smallest. Meanwhile the next larger one grows in the background
+        sequence, exactly, and becomes the main cache once it holds it: quality climbs
+        rung by rung to the full window. A request typed inside a window already served
+        spends GROW_MS on that growth first (a keystroke's request is mostly superseded
+        before it could answer anyway); the first request after a jump does not.
         """
-        if request.short_prompt is None or not self._too_slow(full):
-            return full, False
-        short = self.tokenize(request.short_prompt)
-        log.debug("after a jump: a short window of %d tokens; %d of %d evaluated behind it",
-                  len(short), len(self._background), len(full))
-        room = len(short) + request.max_tokens * (1 + len(request.more_stops))
-        if room > JUMP_ROOM:
-            return full, False
-        self._grow(full, request.cancel, time.perf_counter() + GROW_MS / 1000)
-        return (full, False) if not self._too_slow(full) else (short, True)
+        ladder = [*self._rungs(request.short_prompts, full, request.max_tokens
+                               * (1 + len(request.more_stops))), full]
+        index = self._servable(ladder)
+        if 0 <= index < len(ladder) - 1 and self._fresh(ladder[index])[0] <= MIN_KEPT_RUN:
+            self._grow(ladder[index + 1], request.cancel, time.perf_counter() + GROW_MS / 1000)
+            index = self._servable(ladder)
+        tokens = ladder[max(index, 0)]
+        self._serve(tokens, last=tokens is full)
+        if tokens is not full:
+            log.debug("after a jump: a window of %d tokens of %d; %d evaluated behind it",
+                      len(tokens), len(full), len(self._background))
+        return tokens, tokens is not full
 
-    def _too_slow(self, full: list[int]) -> bool:
-        """True where starting `full` would take longer than `jump_ms`; on the way,
-        the better of the two caches becomes (or stays) the main one."""
+    def _rungs(self, prompts: Sequence[Prompt], full: list[int], room: int) -> list[list[int]]:
+        """The smaller windows' tokens that fit beside a full cache, growing in size."""
+        rungs: list[list[int]] = []
+        for prompt in prompts:
+            tokens = self.tokenize(prompt)
+            if len(tokens) + room <= JUMP_ROOM and len(tokens) < len(full) \
+                    and (not rungs or len(tokens) > len(rungs[-1])):
+                rungs.append(tokens)
+        return rungs
+
+    def _fresh(self, tokens: list[int]) -> tuple[int, int]:
+        """Tokens of `tokens` to evaluate from the main cache and from the background one."""
+        main = len(tokens) - sum(run.length for run in self._plan(tokens))
+        return main, len(tokens) - kv_plan.common_prefix(self._background, tokens)
+
+    def _servable(self, ladder: list[list[int]]) -> int:
+        """The index of the largest window that either cache starts within `jump_ms`;
+        -1 where none does."""
         if self.jump_ms <= 0 or self._ms_per_token is None:
-            return False
-        fresh_main = len(full) - sum(run.length for run in self._plan(full))
-        fresh_background = len(full) - kv_plan.common_prefix(self._background, full)
-        if fresh_background < fresh_main:
-            if fresh_background * self._ms_per_token > self.jump_ms:
-                return True
-            self._promote()
-        elif fresh_main * self._ms_per_token > self.jump_ms:
-            return True
-        self._drop_background()
-        return False
+            return len(ladder) - 1
+        budget = self.jump_ms / self._ms_per_token
+        for index in range(len(ladder) - 1, -1, -1):
+            if min(self._fresh(ladder[index])) <= budget:
+                return index
+        return -1
 
-    def _grow(self, full: list[int], cancel: threading.Event, until: float) -> None:
-        """Evaluate more of `full` (all but its last token) into the background
+    def _serve(self, tokens: list[int], last: bool) -> None:
+        """Make the better cache for `tokens` the main one; with the `last` window
+        (the full one) the background has nothing left to grow."""
+        if not self._background:
+            return
+        main, background = self._fresh(tokens)
+        if background < main:
+            self._promote()
+        elif last:
+            self._drop_background()
+
+    def _grow(self, target: list[int], cancel: threading.Event, until: float) -> int:
+        """Evaluate more of `target` (all but its last token) into the background
         sequence, after what it already holds of it, a chunk at a time until `until`
-        (a perf_counter time), a cancellation, or the cells run out (where the main
-        cache still holds a full window, until a request replaces it with a short one)."""
+        (a perf_counter time; the last chunk is cut to end by then), a cancellation, or
+        the cells run out. Returns how many tokens it evaluated."""
         memory = self.llm._ctx.memory
-        keep = kv_plan.common_prefix(self._background, full[:-1])
+        keep = kv_plan.common_prefix(self._background, target[:-1])
         self._llama_cpp.llama_memory_seq_rm(memory, BACKGROUND, keep, -1)
         del self._background[keep:]
-        while (len(self._background) < len(full) - 1 and time.perf_counter() < until
-               and self.llm.n_tokens + len(self._background) + PROMPT_CHUNK <= self._cells):
+        grown = 0
+        while len(self._background) < len(target) - 1 and (now := time.perf_counter()) < until \
+                and self.llm.n_tokens + len(self._background) + PROMPT_CHUNK <= self._cells:
+            size = PROMPT_CHUNK
+            if until < math.inf and self._ms_per_token:
+                size = max(8, min(size, int((until - now) * 1000 / self._ms_per_token)))
             start = len(self._background)
-            piece = full[start:min(len(full) - 1, start + PROMPT_CHUNK)]
-            started = time.perf_counter()
+            piece = target[start:min(len(target) - 1, start + size)]
             done = self._decode(BACKGROUND, piece, start, cancel)
             self._background += piece[:done]
-            self._measured(done, time.perf_counter() - started)
+            self._measured(done, time.perf_counter() - now)
+            grown += done
             if done < len(piece):
-                return
+                break
+        return grown
 
     def _promote(self) -> None:
         """The background sequence becomes the main cache."""
@@ -350,22 +382,27 @@ class LlamaCppEngine(Engine):
             self._llama_cpp.llama_memory_seq_rm(memory, BACKGROUND, -1, -1)
             self._background = []
 
-    def warm(self, prompt: Prompt, cancel: threading.Event) -> int:
-        """Evaluate `prompt` ahead of the request. After a jump (see `_choose_prompt`)
-        it grows in the background sequence, so that the short window that serves
-        meanwhile stays cached and a cancelled warm-up keeps its progress."""
+    def warm(self, prompt: Prompt, cancel: threading.Event,
+             short_prompts: Sequence[Prompt] = ()) -> int:
+        """Evaluate `prompt` ahead of the request. Where it would not start within
+        `jump_ms` (see `_choose_prompt`), the ladder of windows grows in the background
+        sequence, rung by rung, so that the window that serves meanwhile stays cached
+        and a cancelled warm-up keeps its progress."""
         with self._lock:
             tokens = self.tokenize(prompt)
             if len(tokens) >= self.n_ctx:
                 return 0
-            if self._too_slow(tokens):
-                before = len(self._background)
-                self._grow(tokens, cancel, math.inf)
-                grown = len(self._background) - before
-                self._too_slow(tokens)  # promotes the background where it is ready
-                return max(0, grown)
+            ladder = [*self._rungs(short_prompts, tokens, 0), tokens]
+            grown = 0
+            while (index := self._servable(ladder)) < len(ladder) - 1:
+                target = ladder[index + 1]
+                grown += self._grow(target, cancel, math.inf)
+                if len(self._background) < len(target) - 1:
+                    return grown  # cancelled, or no cells left beside the main cache
+                self._promote()
+            self._serve(tokens, last=True)
             reused, done = self._evaluate(tokens, cancel)
-            return len(tokens) - reused if done else 0
+            return grown + (len(tokens) - reused if done else 0)
 
     def generate(self, request: GenerationRequest) -> Generation:
         with self._lock:
