@@ -155,6 +155,12 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
         assert middle.short_window and 200 < middle.prompt_tokens < 400
         assert middle.reused_tokens >= middle.prompt_tokens - 16
         assert middle.text == generate(cold, (far + "    ")[-1000:]).text
+        # Typing on in it: served from the cache, while the full window grows behind it
+        # (in pieces cut to GROW_MS, whose batch shapes differ from a fresh evaluation's:
+        # at a near tie that alone can change greedy text, so the full window's text is
+        # not compared below).
+        typed = ask(engine, far + "    x")
+        assert typed.short_window and typed.reused_tokens > 0.8 * middle.prompt_tokens
         # The warm-up on the full prompt climbs the rest of the way.
         grown = engine.warm(window(far), threading.Event(),
                             [window(far, 200), window(far, 1000)])
