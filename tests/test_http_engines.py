@@ -23,6 +23,7 @@ from refact_lsp.config import EngineSettings, Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines import create_engine
 from refact_lsp.engines.base import Engine, EngineError, EngineUnavailable, GenerationRequest
+from refact_lsp.engines.http import template_from_name
 from refact_lsp.prompts import render
 from tests.conftest import server_command
 from tests.engine_servers import (
@@ -127,6 +128,31 @@ def test_the_engine_learns_the_model_from_the_server(engine: Engine, vocabulary:
     expected = len(vocabulary.tokenize(SOURCE.encode(), add_bos=False, special=False))
     assert engine.count_tokens(SOURCE) == expected
     assert engine.count_tokens("") == 0
+
+
+def test_openai_completions_of_llama_server_use_its_tokenizer(llama_server: EngineProcess,
+                                                              vocabulary: Any):
+    """llama-server's /tokenize reads `content` (where vLLM's reads `prompt`): found, it
+    counts exactly and its vocabulary names the template (the model's path, in
+    refact-lsp's cache, has another template's name in it)."""
+    engine = create_engine(Settings(engine=EngineSettings(
+        kind="openai", url=llama_server.url, timeout_s=300.0)))
+    try:
+        assert engine.template.name == "qwen"
+        expected = len(vocabulary.tokenize(SOURCE.encode(), add_bos=False, special=False))
+        assert engine.count_tokens(SOURCE) == expected
+        generation = engine.generate(request(engine, "def add(a, b):\n    return ",
+                                             max_tokens=8))
+        assert "a" in generation.text and generation.generated_tokens > 0
+    finally:
+        engine.close()
+
+
+def test_a_template_is_named_by_the_model_file_not_its_folders():
+    assert template_from_name("/home/me/.cache/refact-lsp/models/qwen2.5-coder-7b.gguf"
+                              ).name == "qwen"
+    assert template_from_name("deepseek-coder-1.3b-base").name == "deepseek"
+    assert template_from_name("/models/refact-lsp/mystery.gguf") is None
 
 
 def test_generation_stops_where_the_stop_rule_says(engine: Engine, server: EngineProcess):

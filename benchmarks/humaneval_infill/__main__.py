@@ -6,7 +6,10 @@ raw model cut by a rule that knows the task.
 
 The server and the raw model take turns task by task, so that both meet the same load
 on a shared machine. `--jobs N` runs N such pairs at once on shares of the problems (for
-a GPU or many cores: each pair's latencies then include the others' load).
+a GPU or many cores: each pair's latencies then include the others' load). With
+`--engine-url` both systems generate on one shared server (llama.cpp's llama-server,
+through its OpenAI completions with the server's own prompts) that batches the jobs'
+requests: the way to run the full sets on a GPU in minutes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ from benchmarks.humaneval_infill.client import Editor
 from benchmarks.humaneval_infill.raw import RawModel
 from benchmarks.humaneval_infill.tasks import MULTI, SINGLE, Task
 from benchmarks.replay import percentile
+from refact_lsp.config import EngineSettings
+from refact_lsp.engines.base import Engine
+from refact_lsp.engines.http import OpenAIEngine
+from refact_lsp.models import resolve
 
 SERVER = "refact-lsp server over LSP"
 RAW_NAMES = {SINGLE: "raw model, first line", MULTI: "raw model, oracle line count"}
@@ -77,7 +84,7 @@ async def run(samples: dict[str, list[Task]], args: argparse.Namespace, settings
     """Each task through each system in turn; returns the scores per system and kind."""
     systems = args.systems.split(",")
     editor = Editor(args.model, settings, args.think_s) if "server" in systems else None
-    raw = RawModel(args.model, args.threads) if "raw" in systems else None
+    raw = RawModel(_raw_engine(args), args.raw_stops_at_cut) if "raw" in systems else None
     fills: list[tuple[dict[str, str], Fill]] = []  # (system name by kind, fill)
     if editor:
         await editor.start()
@@ -113,6 +120,16 @@ async def run(samples: dict[str, list[Task]], args: argparse.Namespace, settings
         if raw:
             raw.close()
     return scores
+
+
+def _raw_engine(args: argparse.Namespace) -> Engine:
+    """The raw model's engine: llama.cpp in process, or the shared server at --engine-url."""
+    if args.engine_url:
+        return OpenAIEngine(EngineSettings(kind="openai", url=args.engine_url), n_ctx=4096,
+                            template=None)
+    from refact_lsp.engines.llama_cpp import LlamaCppEngine  # needs llama-cpp-python
+
+    return LlamaCppEngine(resolve(args.model), n_ctx=4096, n_threads=args.threads)
 
 
 def run_shards(args: argparse.Namespace) -> list[Score]:
@@ -184,6 +201,12 @@ def main() -> None:
                         help="more server settings, as JSON (initializationOptions)")
     parser.add_argument("--systems", default="server,raw",
                         help="server, raw, or both (comma-separated)")
+    parser.add_argument("--engine-url",
+                        help="generate on this shared server (such as llama-server at "
+                             "http://127.0.0.1:8080) instead of in process, both systems")
+    parser.add_argument("--raw-stops-at-cut", action="store_true",
+                        help="the raw model stops where its cut falls (the same text, less "
+                             "time: its latency is then not the reference's)")
     parser.add_argument("--log", help="write one JSON line per task and system here")
     parser.add_argument("--jobs", type=int, default=1,
                         help="run this many server and raw model pairs at once, each on a "
@@ -211,6 +234,8 @@ def main() -> None:
         settings = json.loads(args.settings)
         if args.threads:
             settings["nThreads"] = args.threads
+        if args.engine_url:
+            settings["engine"] = {"kind": "openai", "url": args.engine_url}
         with open(args.log, "w") if args.log else contextlib.nullcontext() as log:
             scores = asyncio.run(run(samples, args, settings, log))
     print(Score.header())

@@ -197,9 +197,9 @@ class HttpEngine(Engine):
                 return detect_template(self._has_token, None)
             except ValueError as exc:
                 raise EngineError(f"{self.kind} at {self.url} serves {model}: {exc}") from None
-        for name, candidate in TEMPLATES.items():
-            if name in model.lower():
-                return candidate
+        named = template_from_name(model)
+        if named is not None:
+            return named
         raise EngineError(f"cannot tell the fill-in-the-middle template of {model} at "
                           f"{self.url}; set 'template' (one of {', '.join(TEMPLATES)})")
 
@@ -341,8 +341,9 @@ class OpenAIEngine(HttpEngine):
 
     kind = "openai"
     # Tokenizer endpoints and the field that carries the text, tried in turn:
-    # llama-cpp-python's server, then vLLM's.
-    TOKENIZERS = (("/extras/tokenize", "input"), ("/tokenize", "prompt"))
+    # llama-cpp-python's server, vLLM's, then llama.cpp's llama-server.
+    TOKENIZERS = (("/extras/tokenize", "input"), ("/tokenize", "prompt"),
+                  ("/tokenize", "content"))
 
     def _connect(self, n_ctx: int, template: FimTemplate | None) -> FimTemplate:
         listed = self._send("GET", "/v1/models").get("data") or []
@@ -404,6 +405,13 @@ class OpenAIEngine(HttpEngine):
         if reason is None:
             return None
         return "max_tokens" if reason == "length" else "eos"
+
+
+def template_from_name(model: str) -> FimTemplate | None:
+    """The template a model's file or id name suggests (its base name only: the folders
+    above, such as refact-lsp's own cache, say nothing of the model)."""
+    name = model.rstrip("/").rsplit("/", 1)[-1].lower()
+    return next((template for key, template in TEMPLATES.items() if key in name), None)
 
 
 def estimate_tokens(text: str) -> int:
