@@ -23,7 +23,10 @@
 #                     one after the other
 # The HumanEval steps write each shard's log in $OUT as it goes (a run cut short still
 # tells; humaneval-MODE.jsonl) and stop 565 s after the step began (the build's wait
-# included: one call may run 600 s) unless SECONDS_LEFT says otherwise.
+# included: one call may run 600 s) unless SECONDS_LEFT says otherwise; SETTINGS (JSON)
+# adds server settings, such as {"timeBudgetMs": 4000} where a loaded shared server
+# generates slower than one person's machine would; PART (I/N) runs share I of N of the
+# problems, so that a full set can be split across sessions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP=/tmp/refact-lsp-gpu
@@ -55,9 +58,14 @@ ready() {  # wait for the build, join and check the model
 }
 
 humaneval() {  # the benchmark's --mode "$1" in shards, "$@" more options; logs joined
-    local log="$OUT/humaneval-$1"
-    timeout "${SECONDS_LEFT:-$((565 - SECONDS))}" python3 -m benchmarks.humaneval_infill \
-        --model "$MODEL" --think-s "${THINK_S:-0.25}" --mode "$1" --log "$log.jsonl" \
+    local log="$OUT/humaneval-$1" left="${SECONDS_LEFT:-$((565 - SECONDS))}"
+    local settings="${SETTINGS:-"{}"}"
+    if [ "$left" -lt 30 ]; then
+        echo "no time left for the $1 set"
+        return
+    fi
+    timeout "$left" python3 -m benchmarks.humaneval_infill --model "$MODEL" \
+        --think-s "${THINK_S:-0.25}" --settings "$settings" --mode "$1" --log "$log.jsonl" \
         "${@:2}" 2>&1 | tee "$log.txt" || true
     if ls "$log".jsonl.* > /dev/null 2>&1; then  # cut short: join the shards
         cat "$log".jsonl.* > "$log.jsonl"
@@ -108,7 +116,7 @@ humaneval-server)
     done
     for mode in ${MODES:-multi single}; do
         humaneval "$mode" --jobs "${JOBS:-48}" --raw-stops-at-cut \
-            --engine-url "http://127.0.0.1:$PORT"
+            --engine-url "http://127.0.0.1:$PORT" ${PART:+--part "$PART"}
     done
     grep -m 3 -i "cuda\|offloaded" "$KEEP/llama-server.log" || true
     ;;

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import sysconfig
@@ -237,7 +238,8 @@ async def main_async(args: argparse.Namespace) -> int:
 
     if args.only in (None, "warm"):
         done(await replay_server("warm", {"maxTokens": args.max_tokens,
-                                          "jumpPromptMs": args.jump_ms}, blocks,
+                                          "jumpPromptMs": args.jump_ms,
+                                          **json.loads(args.settings)}, blocks,
                                  args.keys_per_s, args.model, deadline))
     if args.only in (None, "cold"):
         done(await replay_server("cold", {"maxTokens": args.max_tokens, "kvReuse": False,
@@ -278,6 +280,8 @@ def main() -> int:
     parser.add_argument("--only", choices=("warm", "cold", "llama-server"))
     parser.add_argument("--jump-ms", type=int, default=0,
                         help="the warm server's jumpPromptMs (smaller windows after a jump)")
+    parser.add_argument("--settings", default="{}",
+                        help="more settings of the warm server, as JSON (initializationOptions)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print each pause: the wait, the line then typed, the suggestion")
     parser.add_argument("--minutes", type=float, default=0.0,

@@ -212,6 +212,10 @@ def main() -> None:
                         help="run this many server and raw model pairs at once, each on a "
                              "share of the problems (for a GPU or many cores; each one's "
                              "latencies then include the others' load)")
+    parser.add_argument("--part", metavar="I/N",
+                        help="only share I (0 to N-1) of the problems, dealt as --jobs "
+                             "deals them: a full set split across runs, their logs joined "
+                             "with --from-logs")
     parser.add_argument("--shard", help=argparse.SUPPRESS)  # I/N: the share of one job
     parser.add_argument("--from-logs", nargs="+", metavar="LOG",
                         help="run nothing: print the scores of earlier --log files")
@@ -227,10 +231,11 @@ def main() -> None:
         kinds = [SINGLE, MULTI] if args.mode == "both" else [args.mode]
         samples = {kind: tasks.sample(tasks.build(kind), args.limit, args.seed)
                    for kind in kinds}
-        if args.shard:
-            index, count = map(int, args.shard.split("/"))
-            samples = {kind: tasks.shard(sample, index, count, args.seed)
-                       for kind, sample in samples.items()}
+        for share in (args.part, args.shard):  # the run's share, then this job's of it
+            if share:
+                index, count = map(int, share.split("/"))
+                samples = {kind: tasks.shard(sample, index, count, args.seed)
+                           for kind, sample in samples.items()}
         settings = json.loads(args.settings)
         if args.threads:
             settings["nThreads"] = args.threads
