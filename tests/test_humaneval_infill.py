@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from lsprotocol import types
 
 from benchmarks.humaneval_infill import execute, tasks
 from benchmarks.humaneval_infill.__main__ import scores_from_log
 from benchmarks.humaneval_infill.client import accept
+from benchmarks.humaneval_infill.raw import MAX_TOKENS
+from tests.engine_servers import free_port, llama_server_binary, start_llama_server
 
 
 def test_task_counts_are_those_of_bavarian_et_al():
@@ -67,6 +70,35 @@ def test_jobs_run_shards_at_once_and_score_from_their_logs(tmp_path: Path, model
     (score,) = scores_from_log(lines)
     assert (score.kind, len(score.passed)) == ("single", 4)
     assert f"{score.system:<30} single       4" in done.stdout
+
+
+def test_a_part_of_the_problems_runs_on_a_shared_llama_server(tmp_path: Path, model_path):
+    """--engine-url: both systems generate on one llama-server (started here); --part
+    runs one share of the problems; --raw-stops-at-cut ends the raw model's generation
+    at its cut (one line here), not at MAX_TOKENS."""
+    binary = llama_server_binary()
+    if binary is None:
+        pytest.skip("llama-server is not built: run benchmarks/build_llama_server.sh")
+    server = start_llama_server(binary, model_path, free_port(), tmp_path / "server.log")
+    log = tmp_path / "runs.jsonl"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.humaneval_infill", "--mode", "single",
+             "--limit", "6", "--seed", "0", "--part", "1/2", "--think-s", "0",
+             "--engine-url", server.url, "--raw-stops-at-cut", "--log", str(log)],
+            capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent.parent)
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    share = tasks.shard(tasks.sample(tasks.build(tasks.SINGLE), 6, 0), 1, 2, 0)
+    assert 0 < len(share) < 6
+    for system in ("refact-lsp server over LSP", "raw model, first line"):
+        assert [e["task"] for e in entries if e["system"] == system] == \
+            [t.task_id for t in share]
+    raw = [e for e in entries if e["system"] == "raw model, first line"]
+    assert all(0 < e["tokens"] < MAX_TOKENS[tasks.SINGLE] for e in raw), raw
+    assert server.output().count("stop processing") >= 2 * len(share)  # both generated there
 
 
 def test_the_canonical_middle_passes_and_an_empty_hole_fails():
