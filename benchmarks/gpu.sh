@@ -118,7 +118,9 @@ humaneval-server)
         humaneval "$mode" --jobs "${JOBS:-48}" --raw-stops-at-cut \
             --engine-url "http://127.0.0.1:$PORT" ${PART:+--part "$PART"}
     done
+    uptime  # what bound the run: the cores' load, and the server's own speeds below
     grep -m 3 -i "cuda\|offloaded" "$KEEP/llama-server.log" || true
+    grep "eval time" "$KEEP/llama-server.log" | tail -40 > "$OUT/llama-server-timing.txt" || true
     ;;
 *)
     echo "usage: $0 setup|setup-server|receive|replay|humaneval|humaneval-server" >&2
