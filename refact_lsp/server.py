@@ -52,7 +52,8 @@ GIVE_BACK_CHARS = 1 << 20  # closing a document this large returns freed memory 
 
 # Settings whose change needs the engine loaded again.
 ENGINE_SETTINGS = ("model", "cache_dir", "template", "n_ctx", "n_threads", "n_gpu_layers",
-                   "flash_attn", "kv_reuse", "candidates", "jump_prompt_ms", "engine")
+                   "flash_attn", "kv_reuse", "candidates", "jump_prompt_ms",
+                   "jump_start_ms", "engine")
 MAX_UINTEGER = 2**31 - 1  # LSP's largest line or character number
 # An API key in text: an apiKey field's value (as JSON, a Python repr or key=value) or a
 # bearer token. pygls's verbose log prints whole messages, settings included.

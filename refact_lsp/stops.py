@@ -33,6 +33,8 @@ OPENERS, CLOSERS = "([{", ")]}"
 JUMP = re.compile(r"(return|raise|break|continue|throw|goto)\b")
 LOOP = re.compile(r"(\S.{1,15}?)\1{7,}$")  # a short piece written eight times in a row
 SUFFIX_LINES = 6  # lines after the cursor that the output is compared with
+# A comment that only stands for code ("# ...", "// …"): a small model's way of not knowing.
+PLACEHOLDER = re.compile(r"\s*(#|//|--|;|/\*)\s*(\.\.\.|…)+\s*(\*/)?\s*")
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,8 @@ def finish(plan: Plan, raw: str, ended: bool) -> Suggestion | None:
     elif not ended and "\n" in text:
         text = text[:text.rindex("\n")]
     text = text.rstrip()
+    if all(PLACEHOLDER.fullmatch(line) for line in text.split("\n") if line.strip()):
+        return None  # nothing but a placeholder for code: nothing to show
     if plan.mode == SINGLE:
         suggestion = _fit_line(text.split("\n")[0], plan.line_suffix)
     else:

@@ -144,6 +144,7 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
         assert not first.short_window and first.prompt_tokens > 1000
         assert engine.prompt_ms_per_token is not None
         engine.jump_ms = 100 * engine.prompt_ms_per_token  # slow: more than 100 tokens
+        engine.jump_start_ms = 600 * engine.prompt_ms_per_token  # a jump: more than 600
         far = SOURCE[9000:15000]
         jumped = ask(engine, far)  # nothing of it cached: the smallest window serves
         assert jumped.short_window and jumped.prompt_tokens < 100
@@ -158,7 +159,9 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
         # Typing on in it: served from the cache, while the full window grows behind it
         # (in pieces cut to GROW_MS, whose batch shapes differ from a fresh evaluation's:
         # at a near tie that alone can change greedy text, so the full window's text is
-        # not compared below).
+        # not compared below). Once on the ladder, the full window returns only when it
+        # starts within jump_ms, however close jump_start_ms would call it.
+        engine.jump_start_ms = 10_000 * engine.prompt_ms_per_token
         typed = ask(engine, far + "    x")
         assert typed.short_window and typed.reused_tokens > 0.8 * middle.prompt_tokens
         # The warm-up on the full prompt climbs the rest of the way.
@@ -168,6 +171,11 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
         back = ask(engine, far + "    ")
         assert not back.short_window
         assert back.reused_tokens >= back.prompt_tokens - 16  # PSM: the suffix is after
+        # Off the ladder, a prompt under jump_start_ms away is served whole, however
+        # much over jump_ms it takes (here about 200 new tokens).
+        longer = ask(engine, far + "    pass\n" + SOURCE[15000:15800])
+        assert not longer.short_window
+        assert longer.prompt_tokens - longer.reused_tokens > 150
     finally:
         engine.close()
         cold.close()

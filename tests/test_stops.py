@@ -228,6 +228,17 @@ def test_nothing_where_no_cut_parses():
     assert stops.finish(plan, "    The function returns x.\n", ended=True) is None
 
 
+@pytest.mark.parametrize(("raw", "shown"), [("    # ...\n", None),
+                                           ("    # …\n\n    # ...\n", None),
+                                           ("    ...  # ...\n", "...  # ...")])
+def test_a_placeholder_for_code_is_not_shown(raw, shown):
+    # What the test model writes where its window holds too little to go on (the
+    # typing replay, right after a jump); a real statement `...` may stay.
+    plan = plan_at("def f(x):\n    y = x\n    |\n    return y\n")
+    suggestion = stops.finish(plan, raw, ended=True)
+    assert (suggestion.text if suggestion else None) == shown
+
+
 def test_a_block_whose_body_follows_the_cursor_is_not_given_another():
     # HumanEval/118: the `if` body is already after the cursor.
     source = ("def f(word, vowels):\n    for i in range(len(word) - 2, 0, -1):\n"

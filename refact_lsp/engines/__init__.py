@@ -30,7 +30,8 @@ def create_engine(settings: Settings, progress: Progress | None = None) -> Engin
                               n_gpu_layers=settings.n_gpu_layers,
                               flash_attn=settings.flash_attn, template=template,
                               kv_reuse=settings.kv_reuse, candidates=settings.candidates,
-                              jump_ms=settings.jump_prompt_ms)
+                              jump_ms=settings.jump_prompt_ms,
+                              jump_start_ms=settings.jump_start_ms)
     if kind in ("llama-server", "openai"):
         from refact_lsp.engines.http import LlamaServerEngine, OpenAIEngine
 

@@ -46,12 +46,13 @@ class LlamaCppEngine(Engine):
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None,
                  n_gpu_layers: int = -1, flash_attn: bool = True,
                  template: FimTemplate | None = None, kv_reuse: bool = True,
-                 candidates: int = 1, jump_ms: int = 0, exact_ms: float = EXACT_MS) -> None:
+                 candidates: int = 1, jump_ms: int = 0, jump_start_ms: int = 0,
+                 exact_ms: float = EXACT_MS) -> None:
         """The context holds several sequences in one KV buffer (each may use all of
         n_ctx): sequence 1 is scratch for evaluating a prompt around cells kept from the
         last one, with `candidates` > 1 that many are decoded side by side, and with
-        `jump_ms` > 0 a full window grows in the background while short ones serve (see
-        `_choose_prompt`)."""
+        `jump_ms` > 0 a full window grows in the background while short ones serve
+        where it would take longer than `jump_start_ms` (see `_choose_prompt`)."""
         check_gguf(model_path)
         self._llama_cpp = llama_cpp
         threads = n_threads or max(1, os.cpu_count() or 1)
@@ -92,6 +93,8 @@ class LlamaCppEngine(Engine):
         self._stop_ids = {self._special_ids[t] for t in self.template.stops if self.has_token(t)}
         self.kv_reuse = kv_reuse
         self.jump_ms = jump_ms
+        self.jump_start_ms = jump_start_ms
+        self._climbing = False  # smaller windows serve while larger ones grow
         self.exact_ms = exact_ms
         self._prompt_len = 0  # cached tokens that belong to the last prompt (not generated)
         self._background: list[int] = []  # what sequence BACKGROUND holds
@@ -280,15 +283,19 @@ class LlamaCppEngine(Engine):
                        ) -> tuple[list[int], bool]:
         """The tokens to generate from, and whether they are a smaller window's.
 
-        The ladder is the request's smaller windows, smallest first, and then the full
-        one. The largest that starts within `jump_ms` (at the prompt speed last
-        measured) serves; where none does (the cursor jumped to code the cache does not
-        hold), the smallest. Meanwhile the next larger one grows in the background
+        The full window serves unless it would take longer than `jump_start_ms` to
+        start (at the prompt speed last measured: the cursor jumped to code the cache
+        does not hold). Then the ladder serves: the request's smaller windows, smallest
+        first, and then the full one; the largest that starts within `jump_ms`, the
+        smallest where none does. Meanwhile the next larger one grows in the background
         sequence, exactly, and becomes the main cache once it holds it: quality climbs
         rung by rung to the full window. A request typed inside a window already served
         spends GROW_MS on that growth first (a keystroke's request is mostly superseded
         before it could answer anyway); the first request after a jump does not.
         """
+        if self._servable([full]) == 0:  # no jump: the common case plans nothing more
+            self._serve(full, last=True)
+            return full, False
         ladder = [*self._rungs(request.short_prompts, full, request.max_tokens
                                * (1 + len(request.more_stops))), full]
         index = self._servable(ladder)
@@ -318,12 +325,19 @@ class LlamaCppEngine(Engine):
         return main, len(tokens) - kv_plan.common_prefix(self._background, tokens)
 
     def _servable(self, ladder: list[list[int]]) -> int:
-        """The index of the largest window that either cache starts within `jump_ms`;
-        -1 where none does."""
+        """The index of the largest window that either cache starts in time; -1 where
+        none does. In time is within `jump_ms`, and for the full window (the last)
+        within `jump_start_ms` unless smaller ones serve already: once on the ladder
+        the full one returns only when it starts as quickly as a rung, so that a full
+        window just under `jump_start_ms` away is not paid for in one wait."""
         if self.jump_ms <= 0 or self._ms_per_token is None:
             return len(ladder) - 1
         budget = self.jump_ms / self._ms_per_token
-        for index in range(len(ladder) - 1, -1, -1):
+        start = budget if self._climbing else max(budget, self.jump_start_ms
+                                                  / self._ms_per_token)
+        if min(self._fresh(ladder[-1])) <= start:
+            return len(ladder) - 1
+        for index in range(len(ladder) - 2, -1, -1):
             if min(self._fresh(ladder[index])) <= budget:
                 return index
         return -1
@@ -331,6 +345,7 @@ class LlamaCppEngine(Engine):
     def _serve(self, tokens: list[int], last: bool) -> None:
         """Make the better cache for `tokens` the main one; with the `last` window
         (the full one) the background has nothing left to grow."""
+        self._climbing = not last
         if not self._background:
             return
         main, background = self._fresh(tokens)
@@ -395,6 +410,7 @@ class LlamaCppEngine(Engine):
             ladder = [*self._rungs(short_prompts, tokens, 0), tokens]
             grown = 0
             while (index := self._servable(ladder)) < len(ladder) - 1:
+                self._climbing = True
                 target = ladder[index + 1]
                 grown += self._grow(target, cancel, math.inf)
                 if len(self._background) < len(target) - 1:
