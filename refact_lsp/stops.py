@@ -258,13 +258,15 @@ def finish(plan: Plan, raw: str, ended: bool) -> Suggestion | None:
     elif not ended and "\n" in text:
         text = text[:text.rindex("\n")]
     text = text.rstrip()
-    if all(PLACEHOLDER.fullmatch(line) for line in text.split("\n") if line.strip()):
-        return None  # nothing but a placeholder for code: nothing to show
     if plan.mode == SINGLE:
         suggestion = _fit_line(text.split("\n")[0], plan.line_suffix)
     else:
         suggestion = Suggestion(_drop_closers(text, plan.after), replaces_line_suffix=False)
-    return _parsable(plan, suggestion) if suggestion else None
+    suggestion = _parsable(plan, suggestion) if suggestion else None
+    if suggestion is None or all(PLACEHOLDER.fullmatch(line)
+                                 for line in suggestion.text.split("\n") if line.strip()):
+        return None  # a placeholder for code is nothing to show
+    return suggestion
 
 
 def _fit_line(text: str, line_suffix: str) -> Suggestion | None:
