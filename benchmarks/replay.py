@@ -177,13 +177,18 @@ class Editor:
                 self.failed += 1
             return None
 
-    async def timed_ask(self, uri: str, position: types.Position
-                        ) -> tuple[float, str]:
-        """Wait for a suggestion as a person pausing does: (seconds waited, first item)."""
-        self.cancel_pending()
+    async def timed_ask(self, uri: str, position: types.Position,
+                        patience: float | None = None) -> tuple[float, str]:
+        """Wait for a suggestion as a person pausing does: (seconds waited, first item).
+        After `patience` seconds the person types on without it (the request is left
+        for the next keystroke to cancel) and the item is empty."""
         started = time.perf_counter()
-        result = await self.ask(uri, position)
+        self.ask_soon(uri, position)
+        assert self.pending is not None
+        task = self.pending[1]
+        await asyncio.wait({task}, timeout=patience)
         waited = time.perf_counter() - started
+        result = task.result() if task.done() else None
         text = ""
         if result and result.items:
             insert = result.items[0].insert_text

@@ -4,7 +4,10 @@ A person retypes the bodies of several functions of a Python standard-library mo
 one incremental `didChange` per keystroke at 12 keystrokes/s, an inline completion
 request after each (the stale one cancelled), and a pause at every new line, where the
 wait for the suggestion is measured and its first line compared with the line then
-typed. Printed for each system, in one run:
+typed; with `--read-s`, the person then reads the suggestion that long before typing
+on (0 by default: typing resumes the moment it arrives), and with `--patience` waits at
+most that long for it (by default as long as it takes). Printed for each system, in one
+run:
 
 - warm: the server as shipped (KV reuse, suggestion cache, warm-up);
 - cold: the same replay with reuse and caches disabled;
@@ -51,6 +54,17 @@ MODEL = "qwen2.5-coder-0.5b"
 SERVER_FLAGS: list[str] = []  # such as ["-v"] to see the server's debug log
 MODULE = Path(sysconfig.get_paths()["stdlib"]) / "configparser.py"
 VERBOSE = "-v" in sys.argv or "--verbose" in sys.argv
+IN_TIME_S = 2.0  # the p95 target: a later suggestion finds the person typing on
+
+
+@dataclass(frozen=True)
+class Person:
+    """How the replayed person types: keystrokes a second, seconds spent reading each
+    pause's suggestion, and the most seconds waited for one (None: as long as it takes)."""
+
+    keys_per_s: float = 12.0
+    read_s: float = 0.0
+    patience: float | None = None
 
 
 @dataclass
@@ -60,6 +74,8 @@ class Run:
     name: str
     waits: list[float] = field(default_factory=list)  # seconds, at each pause
     exact: int = 0  # pauses where the suggestion's first line was the line then typed
+    exact_in_time: int = 0  # ... and it came within IN_TIME_S
+    late: int = 0  # pauses waited longer than IN_TIME_S (or given up on: --patience)
     floors: list[float] = field(default_factory=list)  # seconds of generation alone
     rss_mb: list[float] = field(default_factory=list)  # sampled after each block
     peak_rss_mb: float = 0.0
@@ -68,21 +84,33 @@ class Run:
     failed: int = 0
     cache_hits: int = 0
 
+    def record(self, waited: float, suggested: str, typed: str) -> None:
+        """One pause: the wait, and whether the suggestion's first line was the line
+        the person then typed (and came in time to be of use)."""
+        self.waits.append(waited)
+        exact = bool(suggested) and first_line(suggested) == typed.strip()
+        self.exact += exact
+        self.exact_in_time += exact and waited <= IN_TIME_S
+        self.late += waited > IN_TIME_S
+
     def row(self) -> str:
         waits = self.waits
         p50 = statistics.median(waits) if waits else 0
         p95 = percentile(waits, 0.95) if waits else 0
         exact = 100 * self.exact / len(waits) if waits else 0
+        in_time = 100 * self.exact_in_time / len(waits) if waits else 0
         reuse = f"{100 * self.reuse:.0f}%" if self.reuse is not None else "-"
         floor = f"{statistics.median(self.floors):.2f}" if self.floors else "-"
         rss = f"{self.peak_rss_mb:.0f}" if self.peak_rss_mb else "-"
         return (f"{self.name:<13}{len(waits):>7}{p50:>8.2f}{p95:>8.2f}{max(waits, default=0):>8.2f}"
-                f"{floor:>8}{exact:>8.0f}%{reuse:>8}{rss:>9}{self.cancelled:>7}{self.failed:>6}"
+                f"{floor:>8}{exact:>8.0f}%{in_time:>8.0f}%{self.late:>6}{reuse:>8}{rss:>9}"
+                f"{self.cancelled:>7}{self.failed:>6}"
                 f"{self.cache_hits:>6}")
 
 
 HEADER = (f"{'system':<13}{'pauses':>7}{'p50 s':>8}{'p95 s':>8}{'max s':>8}{'floor':>8}"
-          f"{'exact':>9}{'reused':>8}{'peak MB':>9}{'cancel':>7}{'fail':>6}{'hits':>6}")
+          f"{'exact':>9}{'in 2 s':>9}{'late':>6}{'reused':>8}{'peak MB':>9}{'cancel':>7}{'fail':>6}"
+          f"{'hits':>6}")
 
 
 def choose(count: int) -> list[Block]:
@@ -104,7 +132,7 @@ def first_line(text: str) -> str:
 
 
 async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
-                        keys_per_s: float, model: str, deadline: float) -> Run:
+                        person: Person, model: str, deadline: float) -> Run:
     """Type the blocks into one document through the real server over LSP."""
     run = Run(name)
     editor = Editor(["--model", model, *SERVER_FLAGS], options, name=name)
@@ -124,10 +152,11 @@ async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
                     column += len(key)
                 if number == 0 or key.startswith("\n"):
                     await pause(editor, uri, types.Position(line, column), block,
-                                line - block.start, run)
+                                line - block.start, run, person.patience)
+                    await asyncio.sleep(person.read_s)
                 else:
                     editor.ask_soon(uri, types.Position(line, column))
-                    await asyncio.sleep(1 / keys_per_s)
+                    await asyncio.sleep(1 / person.keys_per_s)
             run.rss_mb.append(editor.rss_mb())
         editor.close(uri)
         if time.monotonic() > deadline:
@@ -144,13 +173,12 @@ async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
 
 
 async def pause(editor: Editor, uri: str, at: types.Position, block: Block, index: int,
-                run: Run) -> None:
+                run: Run, patience: float | None) -> None:
     """The person stops at a new line and waits for the suggestion."""
     before = await editor.stats()
-    waited, text = await editor.timed_ask(uri, at)
+    waited, text = await editor.timed_ask(uri, at, patience)
     after = await editor.stats()
-    run.waits.append(waited)
-    run.exact += bool(text) and first_line(text) == block.lines[index].strip()
+    run.record(waited, text, block.lines[index])
     if after["generations"] > before["generations"] and after["last"]:
         run.floors.append(after["last"]["generate_ms"] / 1000)
     if VERBOSE:
@@ -159,7 +187,7 @@ async def pause(editor: Editor, uri: str, at: types.Position, block: Block, inde
 
 
 async def replay_llama_server(binary: Path, model_path: Path, blocks: list[Block],
-                              keys_per_s: float) -> Run:
+                              person: Person) -> Run:
     """The same keystrokes the llama.vim way, straight to llama.cpp's server."""
     from tests.engine_servers import free_port, start_llama_server
 
@@ -184,16 +212,16 @@ async def replay_llama_server(binary: Path, model_path: Path, blocks: list[Block
                         in_flight.cancel()
                         run.cancelled += 1
                     request = asyncio.ensure_future(_infill(client, lines, line, column))
+                    in_flight = request
                     if number == 0 or key.startswith("\n"):
                         started = time.perf_counter()
-                        text = await request
-                        run.waits.append(time.perf_counter() - started)
-                        index = line - block.start
-                        run.exact += bool(text) and first_line(text) == block.lines[index].strip()
-                        in_flight = None
+                        await asyncio.wait({request}, timeout=person.patience)
+                        text = request.result() if request.done() else ""
+                        run.record(time.perf_counter() - started, text,
+                                   block.lines[line - block.start])
+                        await asyncio.sleep(person.read_s)
                     else:
-                        in_flight = request
-                        await asyncio.sleep(1 / keys_per_s)
+                        await asyncio.sleep(1 / person.keys_per_s)
             if in_flight:
                 in_flight.cancel()
         run.peak_rss_mb = memory_mb(server.process.pid)
@@ -229,7 +257,9 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"module {MODULE} ({len(MODULE.read_text().splitlines())} lines), "
           f"{len(blocks)} functions, {sum(len(b.lines) for b in blocks)} lines, "
           f"{sum(len(k) for b in blocks for k in keys(b.lines))} characters, "
-          f"{args.keys_per_s} keystrokes/s, model {model_path.name}")
+          f"{args.keys_per_s} keystrokes/s, {args.read_s} s reading each pause's "
+          f"suggestion, patience {args.patience or 'unlimited'}, model {model_path.name}")
+    person = Person(args.keys_per_s, args.read_s, args.patience)
     runs: list[Run] = []
 
     def done(run: Run) -> None:  # printed at once: a later system that fails loses nothing
@@ -237,18 +267,18 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"{HEADER}\n{run.row()}" if len(runs) == 1 else run.row(), flush=True)
 
     if args.only in (None, "warm"):
-        done(await replay_server("warm", {"maxTokens": args.max_tokens,
-                                          "jumpPromptMs": args.jump_ms,
+        jump = {} if args.jump_ms is None else {"jumpPromptMs": args.jump_ms}
+        done(await replay_server("warm", {"maxTokens": args.max_tokens, **jump,
                                           **json.loads(args.settings)}, blocks,
-                                 args.keys_per_s, args.model, deadline))
+                                 person, args.model, deadline))
     if args.only in (None, "cold"):
         done(await replay_server("cold", {"maxTokens": args.max_tokens, "kvReuse": False,
                                           "jumpPromptMs": 0,
                                           "cache": False},
-                                 blocks, args.keys_per_s, args.model, 0))
+                                 blocks, person, args.model, 0))
     binary = args.llama_server or _built_llama_server()
     if args.only in (None, "llama-server") and binary:
-        done(await replay_llama_server(binary, model_path, blocks, args.keys_per_s))
+        done(await replay_llama_server(binary, model_path, blocks, person))
     warm = runs[0] if runs and runs[0].name == "warm" else None
     if warm and warm.waits:
         p50 = statistics.median(warm.waits)
@@ -274,12 +304,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--functions", type=int, default=3)
     parser.add_argument("--keys-per-s", type=float, default=12.0)
+    parser.add_argument("--read-s", type=float, default=0.0,
+                        help="seconds the person reads each pause's suggestion before "
+                        "typing on (the server may use them)")
+    parser.add_argument("--patience", type=float,
+                        help="seconds the person waits at a pause before typing on without "
+                        "the suggestion (default: as long as it takes)")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--llama-server", type=Path, help="llama.cpp's llama-server binary")
     parser.add_argument("--only", choices=("warm", "cold", "llama-server"))
-    parser.add_argument("--jump-ms", type=int, default=0,
-                        help="the warm server's jumpPromptMs (smaller windows after a jump)")
+    parser.add_argument("--jump-ms", type=int,
+                        help="the warm server's jumpPromptMs (smaller windows after a jump; "
+                        "default: its default)")
     parser.add_argument("--settings", default="{}",
                         help="more settings of the warm server, as JSON (initializationOptions)")
     parser.add_argument("-v", "--verbose", action="store_true",

@@ -98,8 +98,10 @@ class Completer:
         self._lock = threading.Lock()
 
     def prepare(self, document: Document, position: Position,
-                other_documents: Sequence[Document] = ()) -> Job | Result:
-        """Build the job for a cursor, or an empty Result where nothing should be shown."""
+                other_documents: Sequence[Document] = (), *, warm: bool = False
+                ) -> Job | Result:
+        """Build the job for a cursor, or an empty Result where nothing should be shown.
+        A `warm` job only evaluates the prompt, whatever the suggestion cache holds."""
         settings = self.settings
         offset = document.offset_at(position)
         cursor = document.position_at(offset)
@@ -120,7 +122,7 @@ class Completer:
         self.stats.requests += 1
         if plan.mode == stops.NONE:
             return Result("", cursor, cursor, plan.reason)
-        if settings.cache:
+        if settings.cache and not warm:
             with self._lock:
                 hit = self.cache.get(document.uri, ctx.prefix, ctx.suffix)
             if hit is not None:
@@ -148,7 +150,7 @@ class Completer:
                    unhealed_prompt=prompt_for(ctx, False) if plan.heal else None,
                    short_prompts=tuple(prompt_for(window, True) for window in smaller),
                    short_unhealed_prompts=tuple(prompt_for(window, False) for window in smaller)
-                   if plan.heal else ())
+                   if plan.heal else (), warm_only=warm)
 
     def _window(self, document: Document, offset: int, prefix_budget: int, suffix_budget: int,
                 other_documents: Sequence[Document] = (),

@@ -64,7 +64,7 @@ class Settings:
     disabled_languages: tuple[str, ...] = ()
     cache: bool = True
     kv_reuse: bool = True
-    jump_prompt_ms: int = 0  # a prompt slower to evaluate is served from smaller windows first
+    jump_prompt_ms: int = 500  # a prompt slower to evaluate is served from smaller windows first
     jump_start_ms: int = 5000  # ... once it would take longer than this (a jump)
     engine: EngineSettings = field(default_factory=EngineSettings)
 

@@ -432,12 +432,21 @@ class RefactLanguageServer(LanguageServer):
         document = self.documents.get(uri)
         if completer is None or document is None or self._worker is None:
             return None
-        others = [doc for key, doc in self.documents.items() if key != uri]
         prepared = completer.prepare(document, Position(position.line, position.character),
-                                     others)
+                                     self._others(uri))
         if isinstance(prepared, Result):
             return prepared
-        return await self._run(prepared)
+        result = await self._run(prepared)
+        if result is not None and result.generation is not None \
+                and result.generation.short_window:
+            # Served from a smaller window after a jump: while the person reads it, the
+            # cache climbs on toward the full window (the next keystroke stops that).
+            self.warm_soon(uri, prepared.start, delay=0)
+        return result
+
+    def _others(self, uri: str) -> list[Document]:
+        """The open documents other than `uri` (their snippets may join its prompt)."""
+        return [doc for key, doc in self.documents.items() if key != uri]
 
     def warm_soon(self, uri: str, position: Position, delay: float = WARM_DELAY_S) -> None:
         """After `delay` seconds without edits or requests for `uri`, evaluate the prompt
@@ -451,9 +460,8 @@ class RefactLanguageServer(LanguageServer):
         completer, document = self.loaded_completer(), self.documents.get(uri)
         if completer is None or document is None or self._worker is None:
             return
-        job = completer.prepare(document, position)
+        job = completer.prepare(document, position, self._others(uri), warm=True)
         if isinstance(job, Job):
-            job.warm_only = True
             self._worker.warm(job)
 
     def cancel_warm(self, uri: str) -> None:

@@ -24,7 +24,7 @@ from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Generation, GenerationRequest
 from refact_lsp.engines.llama_cpp import EXACT_MS, LlamaCppEngine
 from refact_lsp.prompts import PSM, SPLIT, render
-from tests.raw_client import tiny_server
+from tests.raw_client import RawServer, tiny_server
 
 SOURCE = (Path(sysconfig.get_paths()["stdlib"]) / "textwrap.py").read_text()
 HEAD, BODY = SOURCE[:3000], SOURCE[3000:6000]  # about 700 tokens each
@@ -179,6 +179,46 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
     finally:
         engine.close()
         cold.close()
+
+
+def test_while_a_suggestion_from_a_smaller_window_is_read_the_full_one_grows(
+        model_path: Path, tmp_path: Path) -> None:
+    """Over LSP: after a jump the first answer comes from a smaller window, and the idle
+    time after it (the person reads the suggestion) climbs to the full window, so that
+    the next line there is served from the whole context."""
+    server = RawServer("--model", str(model_path), "--n-ctx", "2048", "--n-threads", "2",
+                       log_path=tmp_path / "server.log")
+    try:
+        # A jump: more than 1 s of prompt away; a rung: what starts within 0.2 s.
+        server.initialize({"maxTokens": 8, "jumpPromptMs": 200, "jumpStartMs": 1000})
+        at = SOURCE.index("        self.width = width\n") + len("        self.width = width\n")
+        uri = "file:///work/wrap.py"
+        server.open_document(uri, SOURCE[:at] + "        \n" + SOURCE[at:])
+        line = SOURCE[:at].count("\n")
+
+        def stats() -> dict:
+            return server.request("refact/stats")["result"]
+
+        # The warm-up of the file's end, far below the cursor, measures the prompt speed.
+        server._wait_for(lambda: stats()["warmed_tokens"] > 1000, "the warm-up", 120)
+        warmed = stats()["warmed_tokens"]
+        assert "result" in server.inline_completion(uri, line, 8)
+        jumped = stats()["last"]
+        assert jumped["short_window"] and jumped["prompt_tokens"] < 200
+        # Nobody types: the ladder climbs to the full window, about 1,500 tokens.
+        server._wait_for(lambda: stats()["warmed_tokens"] > warmed + 1200,
+                         "growth while the suggestion is read", 120)
+        server.notify("textDocument/didChange", {
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [{"range": {"start": {"line": line, "character": 8},
+                                          "end": {"line": line, "character": 8}},
+                                "text": "\n        "}]})
+        assert "result" in server.inline_completion(uri, line + 1, 8)
+        typed_on = stats()["last"]
+        assert not typed_on["short_window"] and typed_on["prompt_tokens"] > 1000
+        assert typed_on["reused_tokens"] > 0.95 * typed_on["prompt_tokens"]
+    finally:
+        assert server.close() == 0
 
 
 def test_a_cancelled_prompt_leaves_the_cache_usable(engines) -> None:
