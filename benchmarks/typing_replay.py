@@ -179,8 +179,12 @@ async def pause(editor: Editor, uri: str, at: types.Position, block: Block, inde
     waited, text = await editor.timed_ask(uri, at, patience)
     after = await editor.stats()
     run.record(waited, text, block.lines[index])
-    if after["generations"] > before["generations"] and after["last"]:
-        run.floors.append(after["last"]["generate_ms"] / 1000)
+    last = after["last"]
+    # The floor is the pause's own generation: not a keystroke's that was cancelled (the
+    # last one where the pause was answered from the cache, or given up on).
+    if after["generations"] > before["generations"] and last \
+            and last["stopped_by"] != "cancelled":
+        run.floors.append(last["generate_ms"] / 1000)
     if VERBOSE:
         print(f"{run.name} {waited:6.2f} s  typed next {block.lines[index].strip()!r}  "
               f"suggested {first_line(text)!r}", flush=True)
