@@ -140,9 +140,11 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
             return generate(engine, prefix, short_prompts=(window(prefix, 200),
                                                            window(prefix, 1000)))
 
-        first = ask(engine, HEAD + BODY)  # nothing measured yet: the full prompt
+        assert engine.prompt_ms_per_token is not None  # measured at load
+        assert cold.prompt_ms_per_token is None  # no ladder: nothing to measure for
+        engine.jump_ms = 0  # the ladder off: the full prompt
+        first = ask(engine, HEAD + BODY)
         assert not first.short_window and first.prompt_tokens > 1000
-        assert engine.prompt_ms_per_token is not None
         engine.jump_ms = 100 * engine.prompt_ms_per_token  # slow: more than 100 tokens
         engine.jump_start_ms = 600 * engine.prompt_ms_per_token  # a jump: more than 600
         far = SOURCE[9000:15000]
@@ -181,25 +183,31 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
         cold.close()
 
 
+def _far_from_the_end(model_path: Path, tmp_path: Path) -> tuple[RawServer, str, int]:
+    """A server with the ladder on (a jump: more than 1 s of prompt away; a rung: what
+    starts within 0.2 s) and textwrap.py open with an empty indented line in its first
+    class, far from the end: (server, uri, that line)."""
+    server = RawServer("--model", str(model_path), "--n-ctx", "2048", "--n-threads", "2",
+                       log_path=tmp_path / "server.log")
+    server.initialize({"maxTokens": 8, "jumpPromptMs": 200, "jumpStartMs": 1000})
+    at = SOURCE.index("        self.width = width\n") + len("        self.width = width\n")
+    uri = "file:///work/wrap.py"
+    server.open_document(uri, SOURCE[:at] + "        \n" + SOURCE[at:])
+    return server, uri, SOURCE[:at].count("\n")
+
+
 def test_while_a_suggestion_from_a_smaller_window_is_read_the_full_one_grows(
         model_path: Path, tmp_path: Path) -> None:
     """Over LSP: after a jump the first answer comes from a smaller window, and the idle
     time after it (the person reads the suggestion) climbs to the full window, so that
     the next line there is served from the whole context."""
-    server = RawServer("--model", str(model_path), "--n-ctx", "2048", "--n-threads", "2",
-                       log_path=tmp_path / "server.log")
+    server, uri, line = _far_from_the_end(model_path, tmp_path)
     try:
-        # A jump: more than 1 s of prompt away; a rung: what starts within 0.2 s.
-        server.initialize({"maxTokens": 8, "jumpPromptMs": 200, "jumpStartMs": 1000})
-        at = SOURCE.index("        self.width = width\n") + len("        self.width = width\n")
-        uri = "file:///work/wrap.py"
-        server.open_document(uri, SOURCE[:at] + "        \n" + SOURCE[at:])
-        line = SOURCE[:at].count("\n")
-
         def stats() -> dict:
             return server.request("refact/stats")["result"]
 
-        # The warm-up of the file's end, far below the cursor, measures the prompt speed.
+        # The warm-up of the file's end, far below the cursor, ends first (its tokens
+        # would count as growth below).
         server._wait_for(lambda: stats()["warmed_tokens"] > 1000, "the warm-up", 120)
         warmed = stats()["warmed_tokens"]
         assert "result" in server.inline_completion(uri, line, 8)
@@ -217,6 +225,20 @@ def test_while_a_suggestion_from_a_smaller_window_is_read_the_full_one_grows(
         typed_on = stats()["last"]
         assert not typed_on["short_window"] and typed_on["prompt_tokens"] > 1000
         assert typed_on["reused_tokens"] > 0.95 * typed_on["prompt_tokens"]
+    finally:
+        assert server.close() == 0
+
+
+def test_the_first_request_far_from_the_warmed_place_is_served_from_a_smaller_window(
+        model_path: Path, tmp_path: Path) -> None:
+    """Over LSP: a large file opened and asked for at once, far from its end (where the
+    warm-up after loading starts): the first request finds the prompt speed measured at
+    load, so it too is served from a smaller window, not after its whole prompt."""
+    server, uri, line = _far_from_the_end(model_path, tmp_path)
+    try:
+        assert "result" in server.inline_completion(uri, line, 8)
+        first = server.request("refact/stats")["result"]["last"]
+        assert first["short_window"] and first["prompt_tokens"] < 200
     finally:
         assert server.close() == 0
 

@@ -105,6 +105,22 @@ class LlamaCppEngine(Engine):
                             f"{self.template.name}, n_ctx {self.n_ctx}, "
                             f"gpu layers {n_gpu_layers if _gpu() else 0})")
         self._lock = threading.Lock()
+        if jump_ms > 0:
+            self._measure_prompt_speed()
+
+    def _measure_prompt_speed(self) -> None:
+        """Time one chunk of prompt evaluation at load. The ladder of smaller windows
+        needs the speed to tell a jump; measured only by requests, the first request
+        (say, at a far place of a large file opened just now) would find nothing
+        measured and wait for its whole window. A few tokens first page the weights in."""
+        sample = self.llm.tokenize(b"def area(width, height):\n    return width * height\n"
+                                   * PROMPT_CHUNK, add_bos=False, special=False)
+        self.llm.eval(sample[:8])
+        started = time.perf_counter()
+        self.llm.eval(sample[8:8 + PROMPT_CHUNK])
+        self._measured(PROMPT_CHUNK, time.perf_counter() - started)
+        self._llama_cpp.llama_memory_clear(self.llm._ctx.memory, True)
+        self.llm.n_tokens = 0
 
     def _replace_context(self, sequences: int, cells: int) -> None:
         """llama-cpp-python makes a context of one sequence and has no parameter for
