@@ -50,10 +50,11 @@ DOCUMENT_TEXT_METHOD = "refact/documentText"
 WARM_DELAY_S = 0.3  # idle time after an edit before the next prompt is evaluated ahead
 GIVE_BACK_CHARS = 1 << 20  # closing a document this large returns freed memory at once
 
-# Settings whose change needs the engine loaded again.
+# Settings whose change needs the engine loaded again (and jumpPromptMs turned on or
+# off: the room for smaller windows is made at load; other changes of it and of
+# jumpStartMs apply at once).
 ENGINE_SETTINGS = ("model", "cache_dir", "template", "n_ctx", "n_threads", "n_gpu_layers",
-                   "flash_attn", "kv_reuse", "candidates", "jump_prompt_ms",
-                   "jump_start_ms", "engine")
+                   "flash_attn", "kv_reuse", "candidates", "engine")
 MAX_UINTEGER = 2**31 - 1  # LSP's largest line or character number
 # An API key in text: an apiKey field's value (as JSON, a Python repr or key=value) or a
 # bearer token. pygls's verbose log prints whole messages, settings included.
@@ -404,14 +405,16 @@ class RefactLanguageServer(LanguageServer):
         settings, problems = self.settings.updated(values)
         for problem in problems:
             log.warning("%s", problem)
-        reload = any(getattr(settings, name) != getattr(self.settings, name)
-                     for name in ENGINE_SETTINGS)
-        self.settings = settings
+        old, self.settings = self.settings, settings
+        reload = (any(getattr(settings, name) != getattr(old, name)
+                      for name in ENGINE_SETTINGS)
+                  or (settings.jump_prompt_ms > 0) != (old.jump_prompt_ms > 0))
         if reload and self._completer is not None:
             self.unload_engine()
             self.load_engine()
         elif (completer := self.loaded_completer()) is not None:
             completer.settings = settings
+            completer.engine.jump(settings.jump_prompt_ms, settings.jump_start_ms)
 
     def unload_engine(self) -> None:
         """Close the engine and its worker; a load still in flight closes its own."""

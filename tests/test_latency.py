@@ -183,13 +183,14 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
         cold.close()
 
 
-def _far_from_the_end(model_path: Path, tmp_path: Path) -> tuple[RawServer, str, int]:
-    """A server with the ladder on (a jump: more than 1 s of prompt away; a rung: what
-    starts within 0.2 s) and textwrap.py open with an empty indented line in its first
-    class, far from the end: (server, uri, that line)."""
+def _far_from_the_end(model_path: Path, tmp_path: Path, jump_start_ms: int = 1000
+                      ) -> tuple[RawServer, str, int]:
+    """A server with the ladder on (a jump: more than `jump_start_ms` of prompt away; a
+    rung: what starts within 0.2 s) and textwrap.py open with an empty indented line in
+    its first class, far from the end: (server, uri, that line)."""
     server = RawServer("--model", str(model_path), "--n-ctx", "2048", "--n-threads", "2",
                        log_path=tmp_path / "server.log")
-    server.initialize({"maxTokens": 8, "jumpPromptMs": 200, "jumpStartMs": 1000})
+    server.initialize({"maxTokens": 8, "jumpPromptMs": 200, "jumpStartMs": jump_start_ms})
     at = SOURCE.index("        self.width = width\n") + len("        self.width = width\n")
     uri = "file:///work/wrap.py"
     server.open_document(uri, SOURCE[:at] + "        \n" + SOURCE[at:])
@@ -239,6 +240,25 @@ def test_the_first_request_far_from_the_warmed_place_is_served_from_a_smaller_wi
         assert "result" in server.inline_completion(uri, line, 8)
         first = server.request("refact/stats")["result"]["last"]
         assert first["short_window"] and first["prompt_tokens"] < 200
+    finally:
+        assert server.close() == 0
+
+
+def test_new_jump_times_apply_without_loading_the_model_again(
+        model_path: Path, tmp_path: Path) -> None:
+    """jumpPromptMs and jumpStartMs changed in the editor (not turned off or on) apply to
+    the loaded engine: a model load costs seconds and its cache."""
+    server, uri, line = _far_from_the_end(model_path, tmp_path, jump_start_ms=10**7)
+    try:
+        server.wait_for_log("ready: ")
+        server.notify("workspace/didChangeConfiguration",
+                      {"settings": {"jumpPromptMs": 300, "jumpStartMs": 1000}})
+        assert "result" in server.inline_completion(uri, line, 8)
+        assert server.request("refact/stats")["result"]["last"]["short_window"]
+        assert server.log().count("ready: ") == 1
+        # Off: the engine is made again, without the room for smaller windows.
+        server.notify("workspace/didChangeConfiguration", {"settings": {"jumpPromptMs": 0}})
+        server._wait_for(lambda: server.log().count("ready: ") == 2, "a new engine", 60)
     finally:
         assert server.close() == 0
 

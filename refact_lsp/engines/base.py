@@ -78,5 +78,8 @@ class Engine(ABC):
         evaluated; engines that cannot warm return 0."""
         return 0
 
+    def jump(self, prompt_ms: int, start_ms: int) -> None:  # noqa: B027 - most have no ladder
+        """Take new jumpPromptMs and jumpStartMs (engines that serve short prompts)."""
+
     def close(self) -> None:  # noqa: B027 - engines without resources need not override
         """Release the model or connection."""

@@ -554,6 +554,11 @@ class LlamaCppEngine(Engine):
         result.mean_logprob = main.mean_logprob
         result.alternatives = runs[1:]
 
+    def jump(self, prompt_ms: int, start_ms: int) -> None:
+        """New times for the ladder; turning it on or off takes a new engine (its room
+        in the KV cache is made at load)."""
+        self.jump_ms, self.jump_start_ms = prompt_ms, start_ms
+
     def close(self) -> None:
         with self._lock:
             self.llm.close()
