@@ -182,12 +182,18 @@ async def pause(editor: Editor, uri: str, at: types.Position, block: Block, inde
     last = after["last"]
     # The floor is the pause's own generation: not a keystroke's that was cancelled (the
     # last one where the pause was answered from the cache, or given up on).
-    if after["generations"] > before["generations"] and last \
-            and last["stopped_by"] != "cancelled":
+    generated = after["generations"] > before["generations"] and last \
+        and last["stopped_by"] != "cancelled"
+    if generated:
         run.floors.append(last["generate_ms"] / 1000)
     if VERBOSE:
+        how = (f"prompt {last['prompt_ms']:.0f} ms for {last['prompt_tokens']} tokens "
+               f"({last['prompt_tokens'] - last['reused_tokens']} new"
+               f"{', a smaller window' if last['short_window'] else ''}), "
+               f"{last['generated_tokens']} generated in {last['generate_ms']:.0f} ms"
+               if generated else "no generation of its own")
         print(f"{run.name} {waited:6.2f} s  typed next {block.lines[index].strip()!r}  "
-              f"suggested {first_line(text)!r}", flush=True)
+              f"suggested {first_line(text)!r}  ({how})", flush=True)
 
 
 async def replay_llama_server(binary: Path, model_path: Path, blocks: list[Block],

@@ -229,7 +229,8 @@ class Completer:
             cancel=job.cancel, temperature=job.temperature, key=job.uri,
             time_budget_ms=plan.time_budget_ms, more_stops=more,
             candidate_temperature=self.settings.candidate_temperature,
-            short_prompts=short_prompts))
+            short_prompts=short_prompts, awaited=plan.mode == stops.MULTI
+            and not plan.line_prefix.strip()))
         self._count(generation)
         return generation, best_suggestion(plan, [generation, *generation.alternatives])
 

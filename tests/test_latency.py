@@ -136,9 +136,10 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
         def window(prefix: str, chars: int | None = None):
             return render(engine.template, PSM, prefix[-chars:] if chars else prefix, SUFFIX)
 
-        def ask(engine: LlamaCppEngine, prefix: str) -> Generation:
+        def ask(engine: LlamaCppEngine, prefix: str, awaited: bool = False) -> Generation:
             return generate(engine, prefix, short_prompts=(window(prefix, 200),
-                                                           window(prefix, 1000)))
+                                                           window(prefix, 1000)),
+                            awaited=awaited)
 
         assert engine.prompt_ms_per_token is not None  # measured at load
         assert cold.prompt_ms_per_token is None  # no ladder: nothing to measure for
@@ -164,7 +165,11 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
         # not compared below). Once on the ladder, the full window returns only when it
         # starts within jump_ms, however close jump_start_ms would call it.
         engine.jump_start_ms = 10_000 * engine.prompt_ms_per_token
+        grown = len(engine._background)
+        awaited = ask(engine, far + "    ", awaited=True)  # read at once: nothing first
+        assert awaited.short_window and len(engine._background) == grown
         typed = ask(engine, far + "    x")
+        assert len(engine._background) > grown
         assert typed.short_window and typed.reused_tokens > 0.8 * middle.prompt_tokens
         # The warm-up on the full prompt climbs the rest of the way.
         grown = engine.warm(window(far), threading.Event(),

@@ -39,6 +39,9 @@ class GenerationRequest:
     # the full prompt would take too long to evaluate (after a jump to code their cache
     # does not hold).
     short_prompts: tuple[Prompt, ...] = ()
+    # A person likely stops here and waits for the answer (an empty line): nothing else
+    # (growing a larger window after a jump) is done before it.
+    awaited: bool = False
 
 
 @dataclass

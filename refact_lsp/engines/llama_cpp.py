@@ -30,6 +30,7 @@ from refact_lsp.prompts import FimTemplate, Prompt, detect_template
 log = logging.getLogger(__name__)
 
 PROMPT_CHUNK = 64  # tokens evaluated between two looks at the cancel flag
+BACKGROUND_CHUNK_MS = 100  # background work (warm-ups) yields to a request within about this
 MAX_CANDIDATES = 8
 MIN_KEPT_RUN = 32  # a shorter run of cached tokens is evaluated again, not moved
 EXACT_MS = 200  # moved runs this quick to evaluate again are evaluated again (exact)
@@ -172,7 +173,8 @@ class LlamaCppEngine(Engine):
 
     # -- evaluation ------------------------------------------------------------------
 
-    def _evaluate(self, tokens: list[int], cancel: threading.Event) -> tuple[int, bool]:
+    def _evaluate(self, tokens: list[int], cancel: threading.Event,
+                  chunk: int = PROMPT_CHUNK) -> tuple[int, bool]:
         """Bring the KV cache to hold `tokens`; returns (tokens reused, finished).
 
         What the cache holds is kept wherever the new prompt has it (`kv_plan`): runs
@@ -204,12 +206,13 @@ class LlamaCppEngine(Engine):
         llm.input_ids[:tail] = tokens[:tail]
         llm.n_tokens = self._prompt_len = tail
         reused = sum(run.length for run in runs)
-        for start in range(tail, len(tokens), PROMPT_CHUNK):
+        for start in range(tail, len(tokens), chunk):
             if cancel.is_set():
                 break
-            llm.eval(tokens[start:start + PROMPT_CHUNK])
+            llm.eval(tokens[start:start + chunk])
         self._prompt_len = llm.n_tokens
-        self._measured(llm.n_tokens - reused, time.perf_counter() - started)
+        if chunk == PROMPT_CHUNK:  # smaller ones are slower: not the speed of a request
+            self._measured(llm.n_tokens - reused, time.perf_counter() - started)
         return reused, self._prompt_len == len(tokens)
 
     def _close_gaps(self, tokens: list[int], runs: list[kv_plan.Run], stopped_at: int) -> int:
@@ -251,6 +254,14 @@ class LlamaCppEngine(Engine):
     def prompt_ms_per_token(self) -> float | None:
         """Prompt evaluation speed as last measured (None before the first)."""
         return self._ms_per_token
+
+    def _background_chunk(self) -> int:
+        """Tokens per chunk of background work: about BACKGROUND_CHUNK_MS of it, so that a
+        request that comes waits at most that long for the chunk in progress (64 tokens
+        take 0.4 s on two cores; 16 evaluate at 80% of their speed)."""
+        if not self._ms_per_token:
+            return PROMPT_CHUNK
+        return max(16, min(PROMPT_CHUNK, int(BACKGROUND_CHUNK_MS / self._ms_per_token)))
 
     def _measured(self, evaluated: int, seconds: float) -> None:
         """Remember how fast prompts are evaluated (from evaluations long enough to tell)."""
@@ -307,7 +318,9 @@ class LlamaCppEngine(Engine):
         sequence, exactly, and becomes the main cache once it holds it: quality climbs
         rung by rung to the full window. A request typed inside a window already served
         spends GROW_MS on that growth first (a keystroke's request is mostly superseded
-        before it could answer anyway); the first request after a jump does not.
+        before it could answer anyway); the first request after a jump does not, nor
+        one a person likely waits for (`request.awaited`: at an empty line, where the
+        growth goes on while the answer is read, see server.suggest).
         """
         if self._servable([full]) == 0:  # no jump: the common case plans nothing more
             self._serve(full, last=True)
@@ -315,7 +328,8 @@ class LlamaCppEngine(Engine):
         ladder = [*self._rungs(request.short_prompts, full, request.max_tokens
                                * (1 + len(request.more_stops))), full]
         index = self._servable(ladder)
-        if 0 <= index < len(ladder) - 1 and self._fresh(ladder[index])[0] <= MIN_KEPT_RUN:
+        if 0 <= index < len(ladder) - 1 and not request.awaited \
+                and self._fresh(ladder[index])[0] <= MIN_KEPT_RUN:
             self._grow(ladder[index + 1], request.cancel, time.perf_counter() + GROW_MS / 1000)
             index = self._servable(ladder)
         tokens = ladder[max(index, 0)]
@@ -351,12 +365,21 @@ class LlamaCppEngine(Engine):
         budget = self.jump_ms / self._ms_per_token
         start = budget if self._climbing else max(budget, self.jump_start_ms
                                                   / self._ms_per_token)
-        if min(self._fresh(ladder[-1])) <= start:
+        if self._starts_within(ladder[-1], start):
             return len(ladder) - 1
         for index in range(len(ladder) - 2, -1, -1):
-            if min(self._fresh(ladder[index])) <= budget:
+            if self._starts_within(ladder[index], budget):
                 return index
         return -1
+
+    def _starts_within(self, tokens: list[int], fresh: float) -> bool:
+        """Whether either cache holds all of `tokens` but at most `fresh` of them. A
+        prompt longer than both caches by more is not, whatever they hold: no plan is
+        made for it (a full window's takes milliseconds of Python at each request on
+        the ladder)."""
+        if len(tokens) - max(self._prompt_len, len(self._background)) > fresh:
+            return False
+        return min(self._fresh(tokens)) <= fresh
 
     def _serve(self, tokens: list[int], last: bool) -> None:
         """Make the better cache for `tokens` the main one; with the `last` window
@@ -382,7 +405,7 @@ class LlamaCppEngine(Engine):
         grown = 0
         while len(self._background) < len(target) - 1 and (now := time.perf_counter()) < until \
                 and self.llm.n_tokens + len(self._background) + PROMPT_CHUNK <= self._cells:
-            size = PROMPT_CHUNK
+            size = self._background_chunk()
             if until < math.inf and self._ms_per_token:
                 size = max(8, min(size, int((until - now) * 1000 / self._ms_per_token)))
             start = len(self._background)
@@ -433,14 +456,17 @@ class LlamaCppEngine(Engine):
                     return grown  # cancelled, or no cells left beside the main cache
                 self._promote()
             self._serve(tokens, last=True)
-            reused, done = self._evaluate(tokens, cancel)
+            reused, done = self._evaluate(tokens, cancel, self._background_chunk())
             return grown + (len(tokens) - reused if done else 0)
 
     def generate(self, request: GenerationRequest) -> Generation:
         with self._lock:
+            started = time.perf_counter()
             tokens, short = self._choose_prompt(self.tokenize(request.prompt), request)
+            chosen_ms = (time.perf_counter() - started) * 1000
             generation = self._generate(request, tokens)
             generation.short_window = short
+            generation.prompt_ms += chosen_ms  # the time to the first token: growth too
             return generation
 
     def _generate(self, request: GenerationRequest, tokens: list[int]) -> Generation:
