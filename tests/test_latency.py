@@ -239,12 +239,29 @@ def test_the_first_request_far_from_the_warmed_place_is_served_from_a_smaller_wi
         model_path: Path, tmp_path: Path) -> None:
     """Over LSP: a large file opened and asked for at once, far from its end (where the
     warm-up after loading starts): the first request finds the prompt speed measured at
-    load, so it too is served from a smaller window, not after its whole prompt."""
+    load, so it too is served from a smaller window, not after its whole prompt. Typing
+    on there, a request grows the next window a little before generating, except at an
+    empty line, where people stop to read the suggestion."""
     server, uri, line = _far_from_the_end(model_path, tmp_path)
     try:
+        def typed(text: str, at: int, version: int) -> dict:
+            server.notify("textDocument/didChange", {
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": [{"range": {"start": {"line": line, "character": at},
+                                              "end": {"line": line, "character": at}},
+                                    "text": text}]})
+            after = text.split("\n")
+            column = len(after[-1]) + (at if len(after) == 1 else 0)
+            assert "result" in server.inline_completion(uri, line + len(after) - 1, column)
+            return server.request("refact/stats")["result"]["last"]
+
         assert "result" in server.inline_completion(uri, line, 8)
         first = server.request("refact/stats")["result"]["last"]
         assert first["short_window"] and first["prompt_tokens"] < 200
+        mid_line = typed("s", 8, 2)
+        assert mid_line["short_window"] and mid_line["grown_tokens"] > 0
+        empty_line = typed("\n        ", 9, 3)
+        assert empty_line["short_window"] and empty_line["grown_tokens"] == 0
     finally:
         assert server.close() == 0
 

@@ -56,6 +56,7 @@ class Generation:
     mean_logprob: float | None = None
     alternatives: list[Generation] = field(default_factory=list)  # the other candidates
     short_window: bool = False  # generated from one of the request's smaller windows
+    grown_tokens: int = 0  # evaluated for a larger window before generating (after a jump)
 
 
 class Engine(ABC):

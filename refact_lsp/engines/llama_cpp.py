@@ -307,8 +307,9 @@ class LlamaCppEngine(Engine):
     # -- after a jump: small windows first, each larger one grown in the background --
 
     def _choose_prompt(self, full: list[int], request: GenerationRequest
-                       ) -> tuple[list[int], bool]:
-        """The tokens to generate from, and whether they are a smaller window's.
+                       ) -> tuple[list[int], bool, int]:
+        """The tokens to generate from, whether they are a smaller window's, and how many
+        tokens of a larger window were evaluated first.
 
         The full window serves unless it would take longer than `jump_start_ms` to
         start (at the prompt speed last measured: the cursor jumped to code the cache
@@ -324,20 +325,21 @@ class LlamaCppEngine(Engine):
         """
         if self._servable([full]) == 0:  # no jump: the common case plans nothing more
             self._serve(full, last=True)
-            return full, False
+            return full, False, 0
         ladder = [*self._rungs(request.short_prompts, full, request.max_tokens
                                * (1 + len(request.more_stops))), full]
-        index = self._servable(ladder)
+        index, grown = self._servable(ladder), 0
         if 0 <= index < len(ladder) - 1 and not request.awaited \
                 and self._fresh(ladder[index])[0] <= MIN_KEPT_RUN:
-            self._grow(ladder[index + 1], request.cancel, time.perf_counter() + GROW_MS / 1000)
+            grown = self._grow(ladder[index + 1], request.cancel,
+                               time.perf_counter() + GROW_MS / 1000)
             index = self._servable(ladder)
         tokens = ladder[max(index, 0)]
         self._serve(tokens, last=tokens is full)
         if tokens is not full:
             log.debug("after a jump: a window of %d tokens of %d; %d evaluated behind it",
                       len(tokens), len(full), len(self._background))
-        return tokens, tokens is not full
+        return tokens, tokens is not full, grown
 
     def _rungs(self, prompts: Sequence[Prompt], full: list[int], room: int) -> list[list[int]]:
         """The smaller windows' tokens that fit beside a full cache, growing in size."""
@@ -396,14 +398,16 @@ class LlamaCppEngine(Engine):
     def _grow(self, target: list[int], cancel: threading.Event, until: float) -> int:
         """Evaluate more of `target` (all but its last token) into the background
         sequence, after what it already holds of it, a chunk at a time until `until`
-        (a perf_counter time; the last chunk is cut to end by then), a cancellation, or
-        the cells run out. Returns how many tokens it evaluated."""
+        (a perf_counter time; the last chunk is cut to end by then, and one chunk of at
+        least 8 tokens is evaluated however late: a busy machine still climbs), a
+        cancellation, or the cells run out. Returns how many tokens it evaluated."""
         memory = self.llm._ctx.memory
         keep = kv_plan.common_prefix(self._background, target[:-1])
         self._llama_cpp.llama_memory_seq_rm(memory, BACKGROUND, keep, -1)
         del self._background[keep:]
         grown = 0
-        while len(self._background) < len(target) - 1 and (now := time.perf_counter()) < until \
+        while len(self._background) < len(target) - 1 \
+                and ((now := time.perf_counter()) < until or not grown) \
                 and self.llm.n_tokens + len(self._background) + PROMPT_CHUNK <= self._cells:
             size = self._background_chunk()
             if until < math.inf and self._ms_per_token:
@@ -462,10 +466,10 @@ class LlamaCppEngine(Engine):
     def generate(self, request: GenerationRequest) -> Generation:
         with self._lock:
             started = time.perf_counter()
-            tokens, short = self._choose_prompt(self.tokenize(request.prompt), request)
+            tokens, short, grown = self._choose_prompt(self.tokenize(request.prompt), request)
             chosen_ms = (time.perf_counter() - started) * 1000
             generation = self._generate(request, tokens)
-            generation.short_window = short
+            generation.short_window, generation.grown_tokens = short, grown
             generation.prompt_ms += chosen_ms  # the time to the first token: growth too
             return generation
 
