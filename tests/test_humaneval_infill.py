@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -118,3 +119,30 @@ def test_accepting_an_item_replaces_its_range_in_utf16_columns():
     assert accept(text, item, types.Position(0, 11)) == 'x = "🐍" + bar())\n'
     no_range = types.InlineCompletionItem(insert_text="1")
     assert accept("x = \n", no_range, types.Position(0, 4)) == "x = 1\n"
+
+
+@pytest.mark.parametrize("kv_reuse", [False, True], ids=["reference", "server-cache"])
+def test_the_raw_reference_answers_a_task_the_same_after_the_task_before_it(
+        model_path, kv_reuse: bool, monkeypatch):
+    """The reference is plain llama.cpp: every prompt exact, so its answer to a task does
+    not depend on what ran before. With the server's cache (runs kept at new places) it
+    does, which cost the raw model 12 points on a full CPU run (README, session 10)."""
+    from benchmarks.humaneval_infill.__main__ import _raw_engine
+    from benchmarks.humaneval_infill.raw import RawModel
+    from refact_lsp.engines import llama_cpp
+
+    if kv_reuse:  # the engine as the reference made it before the fix: the default cache
+        original = llama_cpp.LlamaCppEngine.__init__
+        monkeypatch.setattr(llama_cpp.LlamaCppEngine, "__init__",
+                            lambda self, *a, **k: original(self, *a, **{**k, "kv_reuse": True}))
+    by_id = {task.task_id: task for task in tasks.build(tasks.SINGLE)}
+    before, task = by_id["HumanEval/80/single/L14"], by_id["HumanEval/80/single/L16"]
+    args = argparse.Namespace(engine_url=None, model=str(model_path), threads=1)
+    answers = []
+    for previous in ([], [before]):
+        raw = RawModel(_raw_engine(args), stop_at_cut=True)
+        for earlier in previous:
+            raw.complete(earlier)
+        answers.append(raw.complete(task)[0])
+        raw.close()
+    assert (answers[0] == answers[1]) is not kv_reuse

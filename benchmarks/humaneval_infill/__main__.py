@@ -129,7 +129,9 @@ def _raw_engine(args: argparse.Namespace) -> Engine:
                             template=None)
     from refact_lsp.engines.llama_cpp import LlamaCppEngine  # needs llama-cpp-python
 
-    return LlamaCppEngine(resolve(args.model), n_ctx=4096, n_threads=args.threads)
+    # kv_reuse off: llama.cpp's own reuse of the exact common prefix, every prompt exact
+    return LlamaCppEngine(resolve(args.model), n_ctx=4096, n_threads=args.threads,
+                          kv_reuse=False)
 
 
 def run_shards(args: argparse.Namespace) -> list[Score]:
