@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from benchmarks.humaneval_infill import execute, tasks
+from benchmarks.humaneval_infill import compare, execute, tasks
 from benchmarks.humaneval_infill.__main__ import scores_from_log
 from benchmarks.humaneval_infill.client import accept
 from benchmarks.humaneval_infill.raw import MAX_TOKENS
@@ -100,6 +100,31 @@ def test_a_part_of_the_problems_runs_on_a_shared_llama_server(tmp_path: Path, mo
     raw = [e for e in entries if e["system"] == "raw model, first line"]
     assert all(0 < e["tokens"] < MAX_TOKENS[tasks.SINGLE] for e in raw), raw
     assert server.output().count("stop processing") >= 2 * len(share)  # both generated there
+
+
+def test_compare_joins_the_server_of_one_log_with_the_reference_of_another(tmp_path: Path):
+    def line(system: str, task: str, passed: bool, middle: str) -> str:
+        return json.dumps({"system": system, "task": task, "passed": passed, "seconds": 1.0,
+                           "tokens": 9, "middle": middle}) + "\n"
+
+    raw = compare.RAW_NAMES[tasks.MULTI]
+    full_run = tmp_path / "full.jsonl"  # the server, beside an old reference to leave out
+    full_run.write_text(line(compare.SERVER, "HumanEval/0/multi/L7-9", True, "a\nb\nc")
+                        + line(raw, "HumanEval/0/multi/L7-9", True, "a\nb\nc")
+                        + line(compare.SERVER, "HumanEval/0/multi/L8", False, "")
+                        + line(compare.SERVER, "HumanEval/1/multi/L3-4", False, "x")
+                        + line(compare.SERVER, "HumanEval/2/multi/L5", True, "y"))
+    exact = tmp_path / "exact.jsonl"
+    exact.write_text(line(raw, "HumanEval/0/multi/L7-9", False, "a")
+                     + line(raw, "HumanEval/0/multi/L8", True, "b")
+                     + line(raw, "HumanEval/1/multi/L3-4", True, "x\ny"))
+    text = compare.report(compare.rows([full_run], [compare.SERVER]),
+                          compare.rows([exact], compare.RAW_NAMES.values()))
+    assert text.splitlines()[0] == "3 tasks of 2 problems in both"  # HumanEval/2: server only
+    assert "1               1     0.0%     100.0%" in text
+    assert "2-3             2    50.0%      50.0%" in text
+    assert "server wins: 1; the server's answer: as many lines 1;" in text
+    assert "server losses: 2; the server's answer: empty 1, fewer lines 1;" in text
 
 
 def test_the_canonical_middle_passes_and_an_empty_hole_fails():
