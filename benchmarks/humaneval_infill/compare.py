@@ -57,9 +57,8 @@ def report(server: dict[str, dict], reference: dict[str, dict]) -> str:
     for low, high, name in (*SIZES, (1, 10_000, "all")):
         group = [task for task in common if low <= hole_lines(task) <= high]
         if group:
-            server_rate = 100 * sum(server[task]["passed"] for task in group) / len(group)
-            reference_rate = 100 * sum(reference[task]["passed"] for task in group) / len(group)
-            out.append(f"{name:<10} {len(group):>6} {server_rate:>7.1f}% {reference_rate:>9.1f}%")
+            out.append(f"{name:<10} {len(group):>6} {_pass_rate(server, group):>7.1f}% "
+                       f"{_pass_rate(reference, group):>9.1f}%")
     for name, server_passed in (("server wins", True), ("server losses", False)):
         group = [task for task in common if server[task]["passed"] == server_passed
                  and reference[task]["passed"] != server_passed]
@@ -70,6 +69,10 @@ def report(server: dict[str, dict], reference: dict[str, dict]) -> str:
                    + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common())
                    + "; most in HumanEval/" + ", /".join(f"{p} ({n})" for p, n in problems))
     return "\n".join(out)
+
+
+def _pass_rate(side: dict[str, dict], tasks: list[str]) -> float:
+    return 100 * sum(side[task]["passed"] for task in tasks) / len(tasks)
 
 
 def main() -> None:
