@@ -13,6 +13,7 @@ from typing import Any
 from refact_lsp import __version__
 from refact_lsp.config import Settings, from_environment
 from refact_lsp.prompts import ORDERS
+from refact_lsp.secrets import SECRETS, RedactingFilter
 
 log = logging.getLogger("refact_lsp")
 
@@ -51,6 +52,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         values["engine"] = engine
     settings, problems = Settings().updated(from_environment())
     settings, more = settings.updated(values)
+    SECRETS.remember([settings.engine.api_key])
     for problem in problems + more:
         log.warning("%s", problem)
     return settings
@@ -59,6 +61,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(SECRETS))  # API keys never reach the log
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -84,8 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     from refact_lsp.server import create_server
 
     server = create_server(_settings(args))
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(server.secret_filter)  # API keys never reach the log
     if args.tcp:
         server.start_tcp(args.host, args.port)
     else:
@@ -122,7 +123,7 @@ def _complete_main(argv: list[str]) -> int:
     try:
         engine = create_engine(settings, TerminalProgress())
     except (ModelError, EngineError) as exc:
-        print(f"refact-lsp: {exc}", file=sys.stderr)
+        _fail(exc)
         return 1
     document = Document(path.resolve().as_uri(), text, 0, None, encoding=UTF32)
     completer = Completer(engine, settings)
@@ -131,7 +132,7 @@ def _complete_main(argv: list[str]) -> int:
         prepared = completer.prepare(document, position)
         result = prepared if isinstance(prepared, Result) else completer.run(prepared)
     except EngineError as exc:  # a shared engine that fails mid-way
-        print(f"refact-lsp: {exc}", file=sys.stderr)
+        _fail(exc)
         return 1
     finally:
         engine.close()
@@ -148,6 +149,11 @@ def _complete_main(argv: list[str]) -> int:
     else:
         print(result.text)
     return 0
+
+
+def _fail(error: Exception) -> None:
+    """One line on stderr for a person, without secrets."""
+    print(f"refact-lsp: {SECRETS.redact(str(error))}", file=sys.stderr)
 
 
 class TerminalProgress:
@@ -167,6 +173,7 @@ class TerminalProgress:
             line = f"[{bar:<25}] {percent:3d}% {message}"
         else:
             line = message
+        line = SECRETS.redact(line)
         if self.tty:
             sys.stderr.write("\r" + line[:100].ljust(100) + ("\n" if total is None else ""))
         elif total is None or self.last % 25 == 0:

@@ -9,6 +9,7 @@ reported, never fatal: the previous value is kept.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -17,7 +18,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from refact_lsp.secrets import origin
+
 ENV_PREFIX = "REFACT_LSP_"
+MAX_CANDIDATES = 8  # candidates are decoded side by side: each costs a KV sequence
+
+
+def bounded(default: Any, low: float | None = None, high: float | None = None) -> Any:
+    """A setting's default and the range its values are clamped into (a value outside
+    is reported and clamped: a million candidates would build a million stop checks)."""
+    return field(default=default, metadata={"low": low, "high": high})
 
 
 @dataclass(frozen=True)
@@ -28,7 +38,7 @@ class EngineSettings:
     url: str | None = None
     api_key: str | None = None
     model: str | None = None
-    timeout_s: float = 30.0
+    timeout_s: float = bounded(30.0, 0.1, 3600.0)
 
     def __repr__(self) -> str:  # never show the key in logs
         key = "***" if self.api_key else None
@@ -46,31 +56,48 @@ class Settings:
     cache_dir: str | None = None
     template: str | None = None  # a built-in template name, or None to detect from the model
     fim_order: str = "auto"  # auto | psm | spm | split
-    n_ctx: int = 4096
-    max_tokens: int = 128
-    max_lines: int = 8
-    time_budget_ms: int = 1000
-    temperature: float = 0.0
-    candidates: int = 1  # >1: sample this many in one batch and show the best
-    candidate_temperature: float = 0.5
-    n_threads: int | None = None
-    n_gpu_layers: int = -1
+    n_ctx: int = bounded(4096, 128, 2**31 - 1)
+    max_tokens: int = bounded(128, 1, 4096)
+    max_lines: int = bounded(8, 1, 1000)
+    time_budget_ms: int = bounded(1000, 0, 600_000)
+    temperature: float = bounded(0.0, 0.0, 10.0)
+    # >1: sample this many in one batch and show the best
+    candidates: int = bounded(1, 1, MAX_CANDIDATES)
+    candidate_temperature: float = bounded(0.5, 0.0, 10.0)
+    n_threads: int | None = bounded(None, 1, 1024)
+    n_gpu_layers: int = bounded(-1, -1, 100_000)
     flash_attn: bool = True
-    prefix_tokens: int | None = None
-    suffix_tokens: int | None = None
+    prefix_tokens: int | None = bounded(None, 0, 1 << 20)
+    suffix_tokens: int | None = bounded(None, 0, 1 << 20)
     open_files: bool | None = None  # None: on where the model has a file separator token
-    open_files_tokens: int = 512
+    open_files_tokens: int = bounded(512, 0, 1 << 20)
     complete_in_comments: bool = False
     disabled_languages: tuple[str, ...] = ()
     cache: bool = True
     kv_reuse: bool = True
-    jump_prompt_ms: int = 500  # a prompt slower to evaluate is served from smaller windows first
-    jump_start_ms: int = 5000  # ... once it would take longer than this (a jump)
+    # a prompt slower to evaluate is served from smaller windows first ...
+    jump_prompt_ms: int = bounded(500, 0, 600_000)
+    jump_start_ms: int = bounded(5000, 0, 600_000)  # ... once it would take longer (a jump)
     engine: EngineSettings = field(default_factory=EngineSettings)
 
     def updated(self, values: Mapping[str, Any]) -> tuple[Settings, list[str]]:
-        """A copy with `values` applied; also returns the problems found in them."""
-        return _apply(self, values)
+        """A copy with `values` applied; also returns the problems found in them.
+
+        An API key is given for the engine URL it comes with: where `values` move
+        engine.url to another origin (scheme, host, port) and give no key, the key is
+        not kept for it (the code and the key would go to a host nobody gave it for).
+        A key given while no URL is set goes to the first URL set after it."""
+        updated, problems = _apply(self, values)
+        engine = values.get("engine")
+        key_given = isinstance(engine, Mapping) and any(
+            _snake(str(key)) == "api_key" for key in engine)
+        old, new = self.engine, updated.engine
+        if new.api_key and not key_given and old.url \
+                and origin(old.url) != origin(new.url):
+            updated = dataclasses.replace(updated, engine=dataclasses.replace(new, api_key=None))
+            problems.append("engine.url moved to another host: the API key given for the "
+                            "old one is not sent there; set engine.apiKey again for it")
+        return updated, problems
 
     def budgets(self, model_n_ctx: int | None = None) -> tuple[int, int]:
         """Prefix and suffix token budgets: the prompt never exceeds n_ctx - max_tokens.
@@ -119,7 +146,7 @@ def _coerce(value: Any, annotation: Any) -> Any:
             return value.lower() in ("1", "true", "yes", "on")
         raise ValueError(f"expected true or false, got {value!r}")
     if annotation is int:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"expected an integer, got {value!r}")
         try:
             return int(value)
@@ -129,9 +156,12 @@ def _coerce(value: Any, annotation: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError(f"expected a number, got {value!r}")
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        return number
     if annotation is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
@@ -141,7 +171,8 @@ def _coerce(value: Any, annotation: Any) -> Any:
 
 def _apply(obj: Any, values: Mapping[str, Any], path: str = "") -> tuple[Any, list[str]]:
     hints = typing.get_type_hints(type(obj))
-    names = {f.name for f in dataclasses.fields(obj)}
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    names = set(fields)
     changes: dict[str, Any] = {}
     problems: list[str] = []
     for raw_key, value in values.items():
@@ -158,10 +189,23 @@ def _apply(obj: Any, values: Mapping[str, Any], path: str = "") -> tuple[Any, li
             problems.extend(sub)
             continue
         try:
-            changes[key] = _coerce(value, hints[key])
+            changes[key] = _clamp(_coerce(value, hints[key]), fields[key], problems,
+                                  f"{path}{raw_key}")
         except ValueError as exc:
             problems.append(f"setting {path}{raw_key}: {exc}")
     return dataclasses.replace(obj, **changes), problems
+
+
+def _clamp(value: Any, spec: dataclasses.Field, problems: list[str], name: str) -> Any:
+    """`value` within its field's bounds (`bounded`), a clamp reported in `problems`."""
+    low, high = spec.metadata.get("low"), spec.metadata.get("high")
+    if value is None or (low is None and high is None):
+        return value
+    clamped = min(max(value, low), high)
+    if clamped != value:
+        problems.append(f"setting {name}: {value!r} is out of range "
+                        f"[{low}, {high}]; using {clamped!r}")
+    return type(value)(clamped)
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

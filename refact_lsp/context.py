@@ -68,6 +68,7 @@ IMPORT_DEPTH = 2  # ... among the root's children and grandchildren
 NEAR_CHARS = 2_000  # names used this close before the cursor choose other files' snippets
 SNIPPET_MAX_LINES = 40
 COUNT_CACHE_SIZE = 1 << 15
+MAX_CACHED_CHARS = 1024  # token counts of longer pieces are not remembered
 
 _OVER = sys.maxsize  # the cost of a cut past the budget
 _INDENT = re.compile(r"[ \t]*")
@@ -147,7 +148,15 @@ class _CountCache:
         with self._lock:
             if self._current is None or self._current[0] != count_tokens:
                 cached = functools.lru_cache(maxsize=COUNT_CACHE_SIZE)(count_tokens)
-                self._current = (count_tokens, cached)
+
+                def count(text: str) -> int:
+                    """Long pieces (a keystroke in a long line makes a new one each time)
+                    are counted, not kept: the cache would hold megabytes of them."""
+                    return count_tokens(text) if len(text) > MAX_CACHED_CHARS \
+                        else cached(text)
+
+                count.cache_info = cached.cache_info  # type: ignore[attr-defined]
+                self._current = (count_tokens, count)
             return self._current[1]
 
 

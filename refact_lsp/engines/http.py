@@ -6,6 +6,12 @@ early: `should_stop` is asked after every streamed piece, and a stop or a cancel
 closes the HTTP request, which makes the server drop the generation. Requests run on a
 private asyncio loop so that a cancellation can close a request at any moment, even
 while the server is still evaluating the prompt and has sent nothing yet.
+
+A server is not trusted to end what it starts: each generation has a deadline (its time
+budget plus engine.timeoutS) and a number of events (maxTokens), and no line of an event
+stream, nor a body, is read past a size cap. Tokens are counted locally (context is
+built where the request arrives, and nothing there may wait on the network); the
+server's tokenizer only teaches the estimate its bytes per token, off that thread.
 """
 
 from __future__ import annotations
@@ -13,14 +19,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import json
 import logging
+import math
 import threading
 import time
 import zlib
 from abc import abstractmethod
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -33,13 +39,17 @@ from refact_lsp.engines.base import (
     Generation,
     GenerationRequest,
 )
-from refact_lsp.prompts import TEMPLATES, FimTemplate, detect_template
+from refact_lsp.prompts import TEMPLATES, FimTemplate, Prompt, detect_template
+from refact_lsp.secrets import SECRETS, display_url
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
-TOKENIZE_TIMEOUT_S = 1.0  # counts are asked for on the LSP thread: an estimate beats a wait
+TOKENIZE_TIMEOUT_S = 5.0  # /tokenize is asked off the protocol thread, while warming
 CANCEL_POLL_S = 0.02  # how soon a cancellation closes a request the server is silent on
+MAX_LINE_BYTES = 1 << 20  # one line of an event stream; a longer one is an error
+MAX_BODY_BYTES = 8 << 20  # a whole answer that is not an event stream
+MAX_ERROR_CHARS = 200  # of a server's own error text, once redacted
 # Too many requests, bad gateway, service unavailable (llama-server while it loads the
 # model), gateway timeout.
 TRANSIENT_STATUSES = (429, 502, 503, 504)
@@ -58,10 +68,12 @@ class HttpEngine(Engine):
             raise EngineError(f"engine kind {self.kind} needs engine.url, the server's base "
                               "URL (such as http://127.0.0.1:8080)")
         self.settings = settings
-        self.url = settings.url.rstrip("/").removesuffix("/v1")
+        base = _base_url(settings.url)
+        self.url = display_url(str(base))  # what messages and the log may show
         headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+        SECRETS.remember([settings.api_key, base.password])
         self._client = httpx.AsyncClient(
-            base_url=self.url, headers=headers,
+            base_url=base, headers=headers,
             timeout=httpx.Timeout(settings.timeout_s,
                                   connect=min(settings.timeout_s, CONNECT_TIMEOUT_S)),
             transport=httpx.AsyncHTTPTransport(retries=1))  # retries failed connects once
@@ -69,8 +81,7 @@ class HttpEngine(Engine):
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name=f"refact-lsp-{self.kind}")
         self._thread.start()
-        self._count_remote = functools.lru_cache(maxsize=32)(self._count_uncached)
-        self.reachable = True  # False after a connection error: counts are then estimated
+        self.estimate = TokenEstimate()
         try:
             self.template = self._connect(n_ctx, template)
         except BaseException:
@@ -108,31 +119,30 @@ class HttpEngine(Engine):
     async def _send_async(self, method: str, path: str, body: Any,
                           timeout: float | None) -> Any:
         with self._errors():
-            response = await self._client.request(
-                method, path, json=body,
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout)
-            await self._check(response)
-            return response.json()
+            async with self._client.stream(
+                    method, path, json=_sendable(body),
+                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+            ) as response:
+                await self._check(response)
+                return json.loads(await _read_body(response, self))
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
-        """httpx's exceptions as an EngineError that a person can act on; keeps
-        `reachable` up to date."""
+        """httpx's exceptions, and answers that are not JSON (or JSON nested too deep to
+        read), as an EngineError that a person can act on."""
         try:
             yield
         except httpx.TransportError as exc:
-            self.reachable = False
             if isinstance(exc, httpx.TimeoutException) \
                     and not isinstance(exc, httpx.ConnectTimeout):
                 raise EngineUnavailable(f"{self.kind} at {self.url} did not answer in time; "
                                         "completions resume when it does") from None
-            reason = str(exc) or type(exc).__name__
+            reason = SECRETS.redact(str(exc) or type(exc).__name__)
             raise EngineUnavailable(f"cannot reach {self.kind} at {self.url} ({reason}); "
                                     "completions resume when it answers") from None
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError, UnicodeDecodeError):
             raise EngineError(f"{self.kind} at {self.url} sent something that is not "
                               "JSON; is engine.url right?") from None
-        self.reachable = True
 
     async def _check(self, response: httpx.Response) -> None:
         """An HTTP error status as an EngineError that says what to do. Statuses that a
@@ -140,44 +150,48 @@ class HttpEngine(Engine):
         are EngineUnavailable: completions resume when it answers."""
         if response.is_success:
             return
-        await response.aread()
         where = f"{self.kind} at {self.url}"
         status = response.status_code
         if status in (401, 403):
             raise EngineError(f"{where} refused the API key (HTTP {status}); set "
                               "engine.apiKey or the REFACT_LSP_API_KEY environment variable")
-        detail = self._said(_error_detail(response))
+        detail = _error_detail(await _read_body(response, self, MAX_LINE_BYTES))
         if status in TRANSIENT_STATUSES:
             raise EngineUnavailable(f"{where} is not ready (HTTP {status}): {detail}; "
                                     "completions resume when it is")
         raise EngineError(f"{where} answered HTTP {status} to {response.request.url.path}: "
                           f"{detail}")
 
-    def _said(self, text: str) -> str:
-        """What the server said, without the API key (a careless proxy repeats the
-        request's headers in its error page)."""
-        key = self.settings.api_key
-        return text.replace(key, "<api key>") if key else text
-
     # -- tokens ------------------------------------------------------------------------
 
     def count_tokens(self, text: str) -> int:
-        """The server's count where it can tell, else an estimate that errs on the high
-        side (a prompt a little short does no harm; one too long fails)."""
-        if not text:
-            return 0
-        if self.remote_tokenizer and self.reachable:
-            try:
-                return self._count_remote(text)
-            except EngineError:
-                pass
-        return estimate_tokens(text)
+        """An estimate that errs on the high side (a prompt a little short does no harm;
+        one too long fails), never a call to the server: this runs where the request
+        arrives, and a server that is slow to count would hold every request."""
+        return self.estimate.count(text)
 
-    def _count_uncached(self, text: str) -> int:
+    def remote_count(self, text: str) -> int | None:
+        """The server's own count of `text`; None where it has no tokenizer."""
+        if not self.remote_tokenizer:
+            return None
         tokens = self._tokenize(text)
-        if tokens is None:
-            raise EngineError(f"{self.kind} at {self.url} counted no tokens")
-        return len(tokens)
+        return None if tokens is None else len(tokens)
+
+    def warm(self, prompt: Prompt, cancel: threading.Event,
+             short_prompts: Sequence[Prompt] = ()) -> int:
+        """Nothing to evaluate ahead (the server keeps its own cache); off the protocol
+        thread, teach the estimate this text's bytes per token from the server's count,
+        until it has seen enough text. Evaluates nothing: returns 0."""
+        text = prompt.prefix + prompt.suffix
+        if self.remote_tokenizer and not self.estimate.settled and text.strip():
+            try:
+                counted = self.remote_count(text)
+            except EngineError as exc:
+                log.debug("no token count from %s: %s", self.kind, exc)
+                return 0
+            if counted:
+                self.estimate.learn(_utf8(text), counted)
+        return 0
 
     def _has_token(self, text: str) -> bool:
         """True where the server's tokenizer reads `text` as a single token."""
@@ -207,7 +221,8 @@ class HttpEngine(Engine):
 
     def generate(self, request: GenerationRequest) -> Generation:
         path, body = self._request(request)
-        future = self._on_loop(self._stream(path, body, request))
+        deadline = time.monotonic() + request.time_budget_ms / 1000 + self.settings.timeout_s
+        future = self._on_loop(self._stream(path, _sendable(body), request, deadline))
         while True:
             try:
                 return future.result(timeout=CANCEL_POLL_S)
@@ -216,28 +231,29 @@ class HttpEngine(Engine):
                     future.cancel()  # cancels the task, and so closes the connection
                     return Generation("", "cancelled")
 
-    async def _stream(self, path: str, body: dict[str, Any],
-                      request: GenerationRequest) -> Generation:
+    async def _stream(self, path: str, body: dict[str, Any], request: GenerationRequest,
+                      deadline: float) -> Generation:
         started = time.perf_counter()
         generation = Generation("", "max_tokens")
         with self._errors():
             async with self._client.stream("POST", path, json=body) as response:
                 await self._check(response)
                 generation.prompt_ms = (time.perf_counter() - started) * 1000
-                generation.stopped_by = await self._read(response, request, generation)
+                generation.stopped_by = await self._read(response, request, generation,
+                                                         deadline)
         generation.generate_ms = (time.perf_counter() - started) * 1000 - generation.prompt_ms
         return generation
 
     async def _read(self, response: httpx.Response, request: GenerationRequest,
-                    generation: Generation) -> str:
-        """Read server-sent events until the server ends, a stop rule fires or the
-        request is cancelled; leaving early closes the response. A server that ignores
-        `stream` and answers with one JSON completion is read as a single event."""
-        if not response.headers.get("content-type", "").startswith("text/event-stream"):
-            await response.aread()
-            return self._event(response.text, generation) or "max_tokens"
+                    generation: Generation, deadline: float) -> str:
+        """Read server-sent events until the server ends, a stop rule fires, the
+        request is cancelled, `max_tokens` events came or the deadline passed; leaving
+        early closes the response. A server that ignores `stream` and answers with one
+        JSON completion is read as a single event."""
+        if not _is_event_stream(response):
+            return self._event(await _read_body(response, self), generation) or "max_tokens"
         events = 0
-        async for line in response.aiter_lines():
+        async for line in _lines(response, deadline, self):
             if not line.startswith("data:"):
                 continue  # blank separators, comments, pings
             data = line[len("data:"):].strip()
@@ -251,6 +267,16 @@ class HttpEngine(Engine):
                 return "cancelled"
             if request.should_stop(generation.text):
                 return "stop"
+            if events >= request.max_tokens:
+                return "max_tokens"  # a token an event, at most: the server runs on
+        if time.monotonic() >= deadline:
+            if not events:
+                raise EngineUnavailable(f"{self.kind} at {self.url} kept the answer open "
+                                        "without completing it; completions resume when "
+                                        "it answers")
+            log.warning("%s at %s passed the deadline of this completion; cut short",
+                        self.kind, self.url)
+            return "deadline"
         if not events:
             raise EngineError(f"{self.kind} at {self.url} sent an event stream without "
                               "any completion in it; is engine.url right?")
@@ -260,17 +286,18 @@ class HttpEngine(Engine):
         """Fold one event's JSON text into `generation`; how generation ended, if it did.
         An error the server reports, or an event of another shape than its kind sends,
         is an EngineError that quotes it."""
-        event = json.loads(data)
+        with self._errors():
+            event = json.loads(data)
         if isinstance(event, dict) and "error" in event:
             raise EngineError(f"{self.kind} at {self.url}: "
-                              f"{self._said(_message(event['error']))}")
+                              f"{_quoted(_message(event['error']))}")
         try:
             if not isinstance(event, dict):
                 raise TypeError(type(event).__name__)
             return self._fold(event, generation)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError):
             raise EngineError(f"{self.kind} at {self.url} sent a completion of an "
-                              f"unexpected shape: {self._said(data[:200])}") from None
+                              f"unexpected shape: {_quoted(data)}") from None
 
     def close(self) -> None:
         if self._loop.is_closed():
@@ -414,21 +441,120 @@ def template_from_name(model: str) -> FimTemplate | None:
     return next((template for key, template in TEMPLATES.items() if key in name), None)
 
 
-def estimate_tokens(text: str) -> int:
-    """Two bytes of UTF-8 a token: more tokens than code tokenizers make of code."""
-    return (len(text.encode("utf-8")) + 1) // 2
+class TokenEstimate:
+    """Tokens of a text from its UTF-8 size, erring on the high side.
+
+    Until the server has counted enough text, two bytes a token (more tokens than code
+    tokenizers make of code); then the bytes per token it measured, less a margin."""
+
+    START_BYTES_PER_TOKEN = 2.0
+    MARGIN = 0.85  # the measured ratio, lowered: text denser than the average fits too
+    SETTLED_BYTES = 64 * 1024  # counted text after which the ratio is kept
+
+    def __init__(self) -> None:
+        self._bytes = 0
+        self._tokens = 0
+        self.bytes_per_token = self.START_BYTES_PER_TOKEN
+
+    @property
+    def settled(self) -> bool:
+        return self._bytes >= self.SETTLED_BYTES
+
+    def learn(self, size: int, tokens: int) -> None:
+        """Count `tokens` tokens the server made of `size` bytes."""
+        self._bytes += size
+        self._tokens += tokens
+        measured = self._bytes / max(1, self._tokens) * self.MARGIN
+        self.bytes_per_token = max(self.START_BYTES_PER_TOKEN, measured)
+
+    def count(self, text: str) -> int:
+        return math.ceil(_utf8(text) / self.bytes_per_token) if text else 0
+
+
+def _utf8(text: str) -> int:
+    """Bytes of `text` as sent (a lone surrogate becomes one replacement character)."""
+    return len(text.encode("utf-8", "replace"))
+
+
+def _sendable(value: Any) -> Any:
+    """`value` with every string made valid UTF-8: a lone surrogate in a document is
+    replaced, as it would be on a screen (JSON encoding would fail on it)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {key: _sendable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_sendable(item) for item in value]
+    return value
+
+
+def _base_url(url: str) -> httpx.URL:
+    """engine.url as httpx takes it, or one clear error for one that is not an HTTP URL."""
+    try:
+        base = httpx.URL(url.strip().rstrip("/").removesuffix("/v1"))
+    except (httpx.InvalidURL, TypeError, ValueError):
+        base = None
+    if base is None or base.scheme not in ("http", "https") or not base.host:
+        raise EngineError(f"engine.url {display_url(url)!r} is not an http:// or https:// "
+                          "URL of a server (such as http://127.0.0.1:8080)")
+    return base
+
+
+def _is_event_stream(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").lower().lstrip() \
+        .startswith("text/event-stream")
+
+
+async def _lines(response: httpx.Response, deadline: float, engine: HttpEngine
+                 ) -> AsyncIterator[str]:
+    """The lines of an event stream, until it ends or `deadline` (a monotonic time)
+    passes; a line over MAX_LINE_BYTES is an EngineError (it would be held whole)."""
+    pending = b""
+    async for chunk in response.aiter_bytes():
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r").decode("utf-8", "replace")
+        if len(pending) > MAX_LINE_BYTES:
+            raise EngineError(f"{engine.kind} at {engine.url} sent a line of more than "
+                              f"{MAX_LINE_BYTES >> 20} MiB in its event stream")
+        if time.monotonic() >= deadline:
+            return
+    if pending:
+        yield pending.decode("utf-8", "replace")
+
+
+async def _read_body(response: httpx.Response, engine: HttpEngine,
+                     limit: int = MAX_BODY_BYTES) -> str:
+    """A whole answer's text, at most `limit` bytes of it read (an error page is cut
+    there; an answer that is meant to be read whole is an EngineError past it)."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            if not response.is_success:
+                break
+            raise EngineError(f"{engine.kind} at {engine.url} sent an answer of more "
+                              f"than {limit >> 20} MiB")
+    return bytes(body[:limit]).decode("utf-8", "replace")
 
 
 def _message(error: Any) -> str:
     return str(error.get("message") or error) if isinstance(error, dict) else str(error)
 
 
-def _error_detail(response: httpx.Response) -> str:
-    """The server's own words on an error, short."""
+def _quoted(text: str) -> str:
+    """A server's own words, short and without secrets (redacted before the cut, so no
+    cut can leave part of a key)."""
+    return SECRETS.redact(text)[:MAX_ERROR_CHARS]
+
+
+def _error_detail(text: str) -> str:
+    """The server's own words on an error (the text of its error body), short."""
     try:
-        body = response.json()
-    except ValueError:
-        return (response.text or response.reason_phrase)[:200]
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        return _quoted(text or "no details")
     if isinstance(body, dict):
         body = body.get("error") or body.get("detail") or body
-    return _message(body)[:200]
+    return _quoted(_message(body))
