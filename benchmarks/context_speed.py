@@ -31,7 +31,7 @@ from benchmarks.replay import percentile
 from refact_lsp import context
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document
-from refact_lsp.prompts import SPM, TEMPLATES, render
+from refact_lsp.prompts import TEMPLATES, FimOrder, render
 
 MODEL = Path("/root/.cache/refact-lsp/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
 STDLIB = Path("/root/.pyenv/versions/3.11.7/lib/python3.11")
@@ -103,7 +103,7 @@ def stability(tokenizer: Tokenizer, budgets: tuple[int, int]) -> None:
     shares = []
     for cursor in type_text(document, start, body):
         ctx = context.build(document, cursor, tokenizer.count, *budgets)
-        prompt = render(template, SPM, ctx.prefix, ctx.suffix)
+        prompt = render(template, FimOrder.SPM, ctx.prefix, ctx.suffix)
         tokens = [token for text, special in prompt.parts
                   for token in tokenizer.tokenize(text, special)]
         common = next((i for i, (a, b) in enumerate(zip(tokens, previous, strict=False))

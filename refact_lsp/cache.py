@@ -27,7 +27,6 @@ class SuggestionCache:
         self.size = size
         self._entries: collections.OrderedDict[tuple[str, str, str], Entry] = \
             collections.OrderedDict()
-        self.hits = 0
 
     def put(self, uri: str, before: str, after: str, text: str,
             replaces_line_suffix: bool = False) -> None:
@@ -46,7 +45,6 @@ class SuggestionCache:
                 continue
             typed = before[len(entry.before):]
             if entry.text.startswith(typed) and len(typed) < len(entry.text):
-                self.hits += 1
                 return Entry(before, after, entry.text[len(typed):],
                              entry.replaces_line_suffix)
         return None

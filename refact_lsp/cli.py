@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from refact_lsp import __version__
-from refact_lsp.config import Settings, from_environment
-from refact_lsp.prompts import ORDERS
+from refact_lsp.config import EngineKind, Settings, from_environment
+from refact_lsp.prompts import FimOrder
 from refact_lsp.secrets import SECRETS, RedactingFilter
 
 log = logging.getLogger("refact_lsp")
@@ -25,12 +25,12 @@ def _options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", help="GGUF path or catalog name (refact-1.6b, "
                                         "qwen2.5-coder-0.5b); default refact-1.6b")
-    common.add_argument("--engine", dest="engine_kind",
+    common.add_argument("--engine", dest="engine_kind", choices=[k.value for k in EngineKind],
                         help="llama-cpp (default, in process), llama-server or openai")
     common.add_argument("--engine-url", help="base URL of a shared inference server")
     common.add_argument("--engine-model", help="model name to send to the engine")
     common.add_argument("--template", help="FIM template name or format string")
-    common.add_argument("--fim-order", choices=ORDERS)
+    common.add_argument("--fim-order", choices=[order.value for order in FimOrder])
     common.add_argument("--n-ctx", type=int, help="context size in tokens (default 4096)")
     common.add_argument("--max-tokens", type=int, help="most tokens to generate")
     common.add_argument("--n-threads", type=int, help="CPU threads for inference")

@@ -24,8 +24,9 @@ from refact_lsp import stops
 from refact_lsp.cache import SuggestionCache
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
-from refact_lsp.engines.base import Engine, Generation, GenerationRequest
+from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopReason
 from refact_lsp.prompts import Prompt, render
+from refact_lsp.text import name_of
 
 # After a jump to code the engine's cache does not hold, the prefix and suffix budgets of
 # the smaller windows that serve, one after the other, until the full one is evaluated
@@ -120,7 +121,7 @@ class Completer:
         line = document.line_text(cursor.line)
         line_end = document.position_at(offset - len(ctx.line_prefix) + len(line))
         self.stats.requests += 1
-        if plan.mode == stops.NONE:
+        if plan.mode == stops.Mode.NONE:
             return Result("", cursor, cursor, plan.reason)
         if settings.cache and not warm:
             with self._lock:
@@ -141,7 +142,7 @@ class Completer:
             full window's (counted from the end: windows start in different places)."""
             text, cut = window.prefix, len(plan.heal) if healed else 0
             return render(self.engine.template, settings.fim_order, text[:len(text) - cut],
-                          window.suffix, window.context_files, path=_path_of(document.uri),
+                          window.suffix, window.context_files, path=name_of(document.uri),
                           region_start=max(0, len(text) - len(plan.heal) - region_chars))
 
         return Job(document.uri, document.version, prompt_for(ctx, True), plan, cursor,
@@ -199,13 +200,13 @@ class Completer:
             return None
         generation, suggestion = self._attempt(job, job.prompt, job.short_prompts, job.plan)
         if suggestion is None and job.unhealed_prompt is not None \
-                and generation.stopped_by != "cancelled":
+                and generation.stopped_by != StopReason.CANCELLED:
             # Nothing fits where the model wrote the indentation itself: give it.
             generation, suggestion = self._attempt(job, job.unhealed_prompt,
                                                    job.short_unhealed_prompts,
                                                    stops.unhealed(job.plan))
-        if generation.stopped_by == "cancelled":
-            return Result("", job.start, job.start, "cancelled", generation)
+        if generation.stopped_by == StopReason.CANCELLED:
+            return Result("", job.start, job.start, StopReason.CANCELLED, generation)
         log.debug("generation %r stopped by %s: %d/%d prompt tokens reused, %d generated, "
                   "%.0f+%.0f ms", generation.text, generation.stopped_by,
                   generation.reused_tokens, generation.prompt_tokens,
@@ -222,14 +223,14 @@ class Completer:
                  plan: stops.Plan) -> tuple[Generation, stops.Suggestion | None]:
         # Candidates for blocks only: on one line the greedy one is best (measured on
         # HumanEval infilling: 4 candidates won 5 points on blocks, lost 3 on lines).
-        count = self.settings.candidates if plan.mode == stops.MULTI else 1
+        count = self.settings.candidates if plan.mode == stops.Mode.MULTI else 1
         more = tuple(stops.Stopper(plan) for _ in range(count - 1))
         generation = self.engine.generate(GenerationRequest(
             prompt=prompt, max_tokens=job.max_tokens, should_stop=stops.Stopper(plan),
             cancel=job.cancel, temperature=job.temperature, key=job.uri,
             time_budget_ms=plan.time_budget_ms, more_stops=more,
             candidate_temperature=self.settings.candidate_temperature,
-            short_prompts=short_prompts, awaited=plan.mode == stops.MULTI
+            short_prompts=short_prompts, awaited=plan.mode == stops.Mode.MULTI
             and not plan.line_prefix.strip()))
         self._count(generation)
         return generation, best_suggestion(plan, [generation, *generation.alternatives])
@@ -237,7 +238,7 @@ class Completer:
     def _count(self, generation: Generation) -> None:
         stats = self.stats
         stats.generations += 1
-        stats.cancelled += generation.stopped_by == "cancelled"
+        stats.cancelled += generation.stopped_by == StopReason.CANCELLED
         stats.prompt_tokens += generation.prompt_tokens
         stats.reused_tokens += generation.reused_tokens
         stats.generated_tokens += generation.generated_tokens
@@ -258,7 +259,8 @@ def best_suggestion(plan: stops.Plan,
     tokens); the first (greedy) one wins a tie."""
     best, best_logprob = None, -math.inf
     for generation in candidates:
-        suggestion = stops.finish(plan, generation.text, ended=generation.stopped_by == "eos")
+        ended = generation.stopped_by == StopReason.EOS
+        suggestion = stops.finish(plan, generation.text, ended=ended)
         logprob = generation.mean_logprob if generation.mean_logprob is not None else -math.inf
         if suggestion is not None and (best is None or logprob > best_logprob):
             best, best_logprob = suggestion, logprob
@@ -273,10 +275,6 @@ def _top_level_line_start(text: str, not_before: int) -> int:
     if starts:
         return starts[-1]
     return text.find("\n", not_before) + 1 if not_before > 0 else 0
-
-
-def _path_of(uri: str) -> str:
-    return uri.rsplit("/", 1)[-1]
 
 
 class Worker:

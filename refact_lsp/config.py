@@ -9,6 +9,7 @@ reported, never fatal: the previous value is kept.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import os
 import re
@@ -18,7 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from refact_lsp.prompts import FimOrder
 from refact_lsp.secrets import origin
+from refact_lsp.text import StrEnum
 
 ENV_PREFIX = "REFACT_LSP_"
 MAX_CANDIDATES = 8  # candidates are decoded side by side: each costs a KV sequence
@@ -30,11 +33,19 @@ def bounded(default: Any, low: float | None = None, high: float | None = None) -
     return field(default=default, metadata={"low": low, "high": high})
 
 
+class EngineKind(StrEnum):
+    """Where inference runs."""
+
+    LLAMA_CPP = "llama-cpp"  # in process
+    LLAMA_SERVER = "llama-server"  # llama.cpp's server, its /infill
+    OPENAI = "openai"  # any server with OpenAI's /v1/completions
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """Where inference runs: in process (llama-cpp) or on a shared server."""
 
-    kind: str = "llama-cpp"  # llama-cpp | llama-server | openai
+    kind: EngineKind = EngineKind.LLAMA_CPP
     url: str | None = None
     api_key: str | None = None
     model: str | None = None
@@ -55,7 +66,7 @@ class Settings:
     model: str = "refact-1.6b"
     cache_dir: str | None = None
     template: str | None = None  # a built-in template name, or None to detect from the model
-    fim_order: str = "auto"  # auto | psm | spm | split
+    fim_order: FimOrder = FimOrder.AUTO
     n_ctx: int = bounded(4096, 128, 2**31 - 1)
     max_tokens: int = bounded(128, 1, 4096)
     max_lines: int = bounded(8, 1, 1000)
@@ -138,6 +149,12 @@ def _coerce(value: Any, annotation: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"expected a list, got {value!r}")
         return tuple(_coerce(v, args[0]) for v in value)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        try:
+            return annotation(value)
+        except ValueError:
+            known = ", ".join(str(member.value) for member in annotation)
+            raise ValueError(f"expected one of {known}, got {value!r}") from None
     if annotation is bool:
         if isinstance(value, bool):
             return value

@@ -40,23 +40,28 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
-from urllib.parse import unquote, urlparse
 
 from tree_sitter import Node, QueryCursor, Tree
 
 from refact_lsp.documents import Document
+from refact_lsp.languages import Capture
 from refact_lsp.prompts import ContextFile
+from refact_lsp.text import LINE_BREAK, StrEnum, is_word_char, line_start, path_of
 
 CountTokens = Callable[[str], int]
 
-# What the cursor is in, for the stop rules and for deciding not to complete:
-#   comment      inside a comment, or at the end of a line comment
-#   string       inside a string literal
-#   empty_block  on a blank line in a block that has no statements yet
-#   identifier   right after (or inside) a word being typed
-#   arguments    inside a call's argument list
-#   code         anywhere else
-SITUATIONS = ("code", "comment", "string", "identifier", "empty_block", "arguments")
+
+
+class Situation(StrEnum):
+    """What the cursor is in, for the stop rules and for deciding not to complete."""
+
+    CODE = "code"  # anywhere else
+    COMMENT = "comment"  # inside a comment, or at the end of a line comment
+    STRING = "string"  # inside a string literal
+    IDENTIFIER = "identifier"  # right after (or inside) a word being typed
+    EMPTY_BLOCK = "empty_block"  # on a blank line in a block that has no statements yet
+    ARGUMENTS = "arguments"  # inside a call's argument list
+
 
 REACH_CHARS_PER_TOKEN = 8  # a window never reaches further than this per token of its budget
 CELL_CHARS_PER_TOKEN = 1  # grid cell size per budget token: a fifth to a third of a window
@@ -73,12 +78,10 @@ MAX_CACHED_CHARS = 1024  # token counts of longer pieces are not remembered
 _OVER = sys.maxsize  # the cost of a cut past the budget
 _INDENT = re.compile(r"[ \t]*")
 _NON_SPACE = re.compile(r"\S")
-_LINE_BREAK = re.compile(r"[\r\n]")
 _NAME = re.compile(r"[^\W\d]\w*")
 _IDENTIFIER_END = re.compile(r"[^\W\d]\w*$")
 _CLOSERS = ")]}"
-_CONTAINERS = frozenset({"statement", "definition", "import", "comment", "string", "arguments",
-                         "block"})
+_CONTAINERS = frozenset(Capture) - {Capture.NAME}
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class Context:
     suffix: str
     line_prefix: str  # the cursor's line before the cursor (always the real text)
     line_suffix: str  # the cursor's line after the cursor
-    situation: str = "code"  # one of SITUATIONS
+    situation: Situation = Situation.CODE
     context_files: tuple[ContextFile, ...] = ()
     outline: str = ""  # imports and enclosing signatures the window cut off
     start: int = 0
@@ -164,11 +167,10 @@ _counts = _CountCache()
 
 
 def _cursor_line(text: str, offset: int) -> tuple[str, str]:
-    """The cursor's line before and after it; lines end at `\\n`, `\\r\\n` or `\\r`."""
-    start = text.rfind("\n", 0, offset) + 1
-    start = text.rfind("\r", start, offset) + 1 or start
-    match = _LINE_BREAK.search(text, offset)
-    return text[start:offset], text[offset:match.start() if match else len(text)]
+    """The cursor's line before and after it."""
+    match = LINE_BREAK.search(text, offset)
+    return text[line_start(text, offset):offset], text[offset:match.start() if match
+                                                        else len(text)]
 
 
 # -- syntax lookups --------------------------------------------------------------------
@@ -239,18 +241,21 @@ class _Syntax:
             if name not in _CONTAINERS:
                 continue
             for node in nodes:
-                if (node.start_byte < at or name == "block" and _opens_with_statement(node)) and (
+                opens = name == Capture.BLOCK and _opens_with_statement(node)
+                if (node.start_byte < at or opens) and (
                         innermost is None or _within(node, innermost[1])):
                     innermost = (name, node)
-        return innermost is None or innermost[0] == "block" or innermost[1].has_error
+        return innermost is None or innermost[0] == Capture.BLOCK or innermost[1].has_error
 
     def enclosing(self, index: int) -> list[tuple[Node, Node]]:
         """(definition, body) pairs around a string index, outermost first."""
         at = self.byte(index)
         found = self.captures(at, at + 1)
-        blocks = [node for node in found.get("block", ()) if node.start_byte <= at < node.end_byte]
+        blocks = [node for node in found.get(Capture.BLOCK, ())
+                  if node.start_byte <= at < node.end_byte]
         bodies: dict[tuple[int, int], tuple[Node, Node]] = {}
-        for definition in sorted(found.get("definition", ()), key=lambda node: node.start_byte):
+        for definition in sorted(found.get(Capture.DEFINITION, ()),
+                                 key=lambda node: node.start_byte):
             inside = [block for block in blocks if definition.start_byte < block.start_byte
                       and block.end_byte <= definition.end_byte]
             if inside:  # the outermost block inside is the body; an inner definition with the
@@ -263,7 +268,7 @@ class _Syntax:
         limit = self.byte(before)
         found = self.captures(0, self.byte(min(before, IMPORT_SCAN_CHARS)), IMPORT_DEPTH)
         parts = {}
-        for node in found.get("import", ()):
+        for node in found.get(Capture.IMPORT, ()):
             if node.start_point.column == 0 and node.end_byte <= limit:
                 start = self.char(node.start_byte)
                 text = self.text[start:self.char(node.end_byte)].rstrip()
@@ -476,10 +481,10 @@ def _inside_line(text: str, offset: int, budget: int, count_tokens: CountTokens,
     as the budget allows, moved to the nearest place between two words."""
     reach = REACH_CHARS_PER_TOKEN * max(budget, 0)
     if forward:
-        match = _LINE_BREAK.search(text, offset)
+        match = LINE_BREAK.search(text, offset)
         piece = text[offset:min(match.start() if match else len(text), offset + reach)]
     else:
-        piece = text[max(text.rfind("\n", 0, offset) + 1, offset - reach):offset]
+        piece = text[max(line_start(text, offset), offset - reach):offset]
     low, high = 0, len(piece)  # the longest length that fits, by bisection
     while low < high:
         middle = (low + high + 1) // 2
@@ -488,14 +493,10 @@ def _inside_line(text: str, offset: int, budget: int, count_tokens: CountTokens,
         else:
             high = middle - 1
     pos = offset + low if forward else offset - low
-    while offset != pos and 0 < pos < len(text) and _is_word(text[pos - 1]) and _is_word(
-            text[pos]):
+    while offset != pos and 0 < pos < len(text) and is_word_char(text[pos - 1]) \
+            and is_word_char(text[pos]):
         pos += -1 if forward else 1
     return pos
-
-
-def _is_word(char: str) -> bool:
-    return char.isalnum() or char == "_"
 
 
 # -- outline ---------------------------------------------------------------------------
@@ -543,27 +544,27 @@ def _outline_cost(text: str, parts: Iterable[_Part], start: int, count: CountTok
 
 
 def _situation(text: str, offset: int, line_prefix: str, line_suffix: str,
-               syntax: _Syntax | None) -> str:
-    """Which of SITUATIONS the cursor is in."""
+               syntax: _Syntax | None) -> Situation:
+    """What the cursor is in."""
     found: dict[str, list[Node]] = {}
     if syntax is not None:
         at = syntax.cursor_byte
         found = syntax.captures(max(0, at - 1), at + 1)
         comment = syntax.language.line_comment.encode()
-        for node in found.get("comment", ()):
+        for node in found.get(Capture.COMMENT, ()):
             if node.start_byte < at < node.end_byte or (
                     at == node.end_byte and node.text.startswith(comment)):
-                return "comment"
-        if any(node.start_byte < at < node.end_byte for node in found.get("string", ())):
-            return "string"
+                return Situation.COMMENT
+        if any(node.start_byte < at < node.end_byte for node in found.get(Capture.STRING, ())):
+            return Situation.STRING
         if not (line_prefix + line_suffix).strip() and _in_empty_block(syntax, text, offset):
-            return "empty_block"
+            return Situation.EMPTY_BLOCK
     if _IDENTIFIER_END.search(line_prefix):
-        return "identifier"
+        return Situation.IDENTIFIER
     if syntax is not None and any(_open_around(node, syntax.cursor_byte)
-                                  for node in found.get("arguments", ())):
-        return "arguments"
-    return "code"
+                                  for node in found.get(Capture.ARGUMENTS, ())):
+        return Situation.ARGUMENTS
+    return Situation.CODE
 
 
 def _in_empty_block(syntax: _Syntax, text: str, offset: int) -> bool:
@@ -574,13 +575,13 @@ def _in_empty_block(syntax: _Syntax, text: str, offset: int) -> bool:
     after = _NON_SPACE.search(text, offset)
     low, high = syntax.byte(before), syntax.byte(after.start() if after else len(text))
     found = syntax.captures(max(0, low - 1), high + 1)
-    blocks = found.get("block", [])
+    blocks = found.get(Capture.BLOCK, [])
     if any(block.named_child_count == 0 and block.start_byte <= low and (
             block.end_byte >= high or block.start_byte == block.end_byte) for block in blocks):
         return True
     return any(definition.start_byte < low and high < definition.end_byte and not any(
         definition.start_byte < block.start_byte and block.end_byte <= definition.end_byte
-        for block in blocks) for definition in found.get("definition", ()))
+        for block in blocks) for definition in found.get(Capture.DEFINITION, ()))
 
 
 def _end_of_text_before(text: str, offset: int) -> int:
@@ -622,7 +623,7 @@ def _definitions(document: Document) -> dict[str, list[_Snippet]]:
     if tree is not None and document.language is not None:
         data = document.text.encode("utf-8", "surrogatepass")
         for _, match in QueryCursor(document.language.query).matches(tree.root_node):
-            names, definitions = match.get("name"), match.get("definition")
+            names, definitions = match.get(Capture.NAME), match.get(Capture.DEFINITION)
             if names and definitions:
                 name = names[0].text.decode("utf-8", "replace")
                 index.setdefault(name, []).append(_snippet(data, definitions[0]))
@@ -649,9 +650,9 @@ def _names_near(text: str, offset: int) -> list[str]:
     The cursor's own line is left out: its half-typed word would change the choice of
     snippets, and with it the start of the prompt, on every keystroke.
     """
-    line_start = text.rfind("\n", 0, offset) + 1
+    start = line_start(text, offset)
     last: dict[str, int] = {}
-    for match in _NAME.finditer(text, max(0, line_start - NEAR_CHARS), line_start):
+    for match in _NAME.finditer(text, max(0, start - NEAR_CHARS), start):
         last[match.group()] = match.start()
     return sorted(last, key=last.__getitem__, reverse=True)
 
@@ -679,12 +680,12 @@ def _context_files(document: Document, offset: int, others: Sequence[Document], 
         if any(s.pos < snippet.end and snippet.pos < s.end for s in taken):
             continue
         cost = count(snippet.text) + (count(_marker(other)) if taken else
-                                      count(_path(other) + "\n"))
+                                      count(path_of(other.uri) + "\n"))
         if total + cost <= budget:
             chosen[order] = taken + [snippet]
             total += cost
     return tuple(
-        ContextFile(_path(others[order]), _marker(others[order]).join(
+        ContextFile(path_of(others[order].uri), _marker(others[order]).join(
             snippet.text for snippet in sorted(chosen[order], key=lambda s: s.pos))[:-1])
         for order in sorted(chosen))
 
@@ -692,8 +693,3 @@ def _context_files(document: Document, offset: int, others: Sequence[Document], 
 def _marker(document: Document) -> str:
     assert document.language is not None
     return f"{document.language.line_comment} ...\n"
-
-
-def _path(document: Document) -> str:
-    parsed = urlparse(document.uri)
-    return unquote(parsed.path) if parsed.scheme else document.uri

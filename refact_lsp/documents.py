@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import bisect
 import logging
-import re
 from dataclasses import dataclass
 
 from tree_sitter import Parser, Point, Tree
 
 from refact_lsp.languages import Language, language_for
+from refact_lsp.text import LINE_END
 
 log = logging.getLogger(__name__)
 
-NEWLINE = re.compile(r"\r\n|\r|\n")
 MAX_TREE_BYTES = 8 * 1024 * 1024  # larger files get line-based context only
 
 
@@ -85,11 +84,8 @@ class Document:
 
     def line_starts(self) -> list[int]:
         if self._line_starts is None:
-            self._line_starts = [0] + [m.end() for m in NEWLINE.finditer(self._text)]
+            self._line_starts = [0] + [m.end() for m in LINE_END.finditer(self._text)]
         return self._line_starts
-
-    def line_count(self) -> int:
-        return len(self.line_starts())
 
     def line_text(self, line: int) -> str:
         """The text of `line` without its line break."""

@@ -27,16 +27,28 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from tree_sitter import Language as TsLanguage
 from tree_sitter import Query
 
+from refact_lsp.text import StrEnum, path_of
+
 log = logging.getLogger(__name__)
 
 HEADER = re.compile(r"^;\s*([a-z-]+)\s*:\s*(.*?)\s*$")
-CAPTURES = ("definition", "name", "block", "statement", "import", "comment", "string",
-            "arguments")
+
+
+class Capture(StrEnum):
+    """The captures a query file gives (the keys of tree-sitter's captures)."""
+
+    DEFINITION = "definition"
+    NAME = "name"  # of a definition
+    BLOCK = "block"
+    STATEMENT = "statement"
+    IMPORT = "import"
+    COMMENT = "comment"
+    STRING = "string"
+    ARGUMENTS = "arguments"
 
 
 @dataclass(frozen=True)
@@ -123,23 +135,15 @@ def load(name: str) -> Language | None:
                     spec.line_comment)
 
 
-def names() -> list[str]:
-    return [spec.name for spec in _specs()]
-
-
 def language_for(language_id: str | None, uri: str) -> Language | None:
     """The language of a document: its LSP languageId first, then its file extension."""
     if language_id:
         for spec in _specs():
             if language_id.lower() in spec.language_ids:
                 return load(spec.name)
-    suffix = PurePosixPath(unquote(urlparse(uri).path or uri)).suffix.lower()
+    suffix = PurePosixPath(path_of(uri)).suffix.lower()
     if suffix:
         for spec in _specs():
             if suffix in spec.extensions:
                 return load(spec.name)
     return None
-
-
-def comment_prefix(language: Language | None) -> str:
-    return language.line_comment if language else "#"

@@ -11,10 +11,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-PSM = "psm"
-SPM = "spm"
-SPLIT = "split"  # PSM with the cursor region moved after the middle token (see render)
-ORDERS = ("auto", PSM, SPM, SPLIT)
+from refact_lsp.text import StrEnum
+
+
+class FimOrder(StrEnum):
+    """How a FIM prompt is laid out (the fimOrder setting)."""
+
+    AUTO = "auto"  # the template's default_order
+    PSM = "psm"  # prefix, suffix, middle
+    SPM = "spm"  # suffix first
+    SPLIT = "split"  # PSM with the cursor region moved after the middle token (see render)
 
 
 @dataclass(frozen=True)
@@ -30,18 +36,18 @@ class FimTemplate:
     # suffix after the cursor's text, so every keystroke would evaluate the whole suffix
     # again (seconds on a CPU), and SPLIT also scored higher on HumanEval infilling with
     # Qwen2.5-Coder (benchmarks/humaneval_infill). A format string is taken as written.
-    default_order: str = PSM
+    default_order: FimOrder = FimOrder.PSM
     file_sep: str | None = None  # token that separates files of repository-level context
     repo_name: str | None = None
 
-    def format_for(self, order: str) -> str:
-        return self.spm if order == SPM and self.spm else self.psm
+    def format_for(self, order: FimOrder) -> str:
+        return self.spm if order == FimOrder.SPM and self.spm else self.psm
 
-    def resolve_order(self, requested: str) -> str:
-        if requested == SPM and self.spm:
-            return SPM
-        if requested in (PSM, SPLIT):
-            return requested
+    def resolve_order(self, requested: FimOrder) -> FimOrder:
+        if requested == FimOrder.SPM and self.spm:
+            return FimOrder.SPM
+        if requested in (FimOrder.PSM, FimOrder.SPLIT):
+            return FimOrder(requested)
         return self.default_order
 
 
@@ -56,11 +62,11 @@ TEMPLATES: dict[str, FimTemplate] = {
         spm="<fim_suffix>{suffix}<fim_prefix>{prefix}<fim_middle>",
         specials=("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
         stops=STARCODER_STOPS + ("<empty_output>",),
-        default_order=SPM,
+        default_order=FimOrder.SPM,
     ),
     "starcoder": FimTemplate(
         name="starcoder",
-        default_order=SPLIT,
+        default_order=FimOrder.SPLIT,
         psm="<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
         spm="<fim_prefix><fim_suffix>{suffix}<fim_middle>{prefix}",
         specials=("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
@@ -70,7 +76,7 @@ TEMPLATES: dict[str, FimTemplate] = {
     ),
     "qwen": FimTemplate(
         name="qwen",
-        default_order=SPLIT,
+        default_order=FimOrder.SPLIT,
         psm="<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>",
         spm=None,
         specials=("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
@@ -81,7 +87,7 @@ TEMPLATES: dict[str, FimTemplate] = {
     ),
     "deepseek": FimTemplate(
         name="deepseek",
-        default_order=SPLIT,
+        default_order=FimOrder.SPLIT,
         psm="<｜fim▁begin｜>{prefix}<｜fim▁hole｜>{suffix}<｜fim▁end｜>",
         spm=None,
         specials=("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
@@ -90,7 +96,7 @@ TEMPLATES: dict[str, FimTemplate] = {
     ),
     "codellama": FimTemplate(
         name="codellama",
-        default_order=SPLIT,
+        default_order=FimOrder.SPLIT,
         psm="<PRE> {prefix} <SUF>{suffix} <MID>",
         spm="<PRE> <SUF>{suffix} <MID> {prefix}",
         specials=("<PRE>", "<SUF>", "<MID>"),
@@ -142,7 +148,7 @@ class Prompt:
         return "".join(text for text, _ in self.parts)
 
 
-def render(template: FimTemplate, order: str, prefix: str, suffix: str,
+def render(template: FimTemplate, order: FimOrder, prefix: str, suffix: str,
            context_files: Sequence[ContextFile] = (), path: str = "",
            region_start: int = 0) -> Prompt:
     """Lay out a FIM prompt. Stable parts come first so the KV cache survives typing.
@@ -157,7 +163,7 @@ def render(template: FimTemplate, order: str, prefix: str, suffix: str,
     given = (prefix, suffix, tuple(context_files))  # for engines that apply the template
     order = template.resolve_order(order)
     region = ""
-    if order == SPLIT:
+    if order == FimOrder.SPLIT:
         prefix, region = prefix[:region_start], prefix[region_start:]
     fmt = template.format_for(order)
     lead: list[tuple[str, bool]] = []

@@ -46,6 +46,7 @@ from refact_lsp.engines.base import EngineError, EngineUnavailable
 from refact_lsp.framing import Broken, MessageReader
 from refact_lsp.models import ModelError
 from refact_lsp.secrets import SECRETS
+from refact_lsp.text import word_before
 
 log = logging.getLogger(__name__)
 
@@ -621,7 +622,7 @@ async def completion(ls: RefactLanguageServer, params: types.CompletionParams
     # Clients filter items by the word before the cursor: start the edit at that word.
     cursor = document.offset_at(result.start)
     line_start = document.offset_at(Position(result.start.line, 0))
-    word = _word_before(document.text[line_start:cursor])
+    word = word_before(document.text[line_start:cursor])
     start = document.position_at(cursor - len(word))
     new_text = word + result.text
     label = new_text.strip().split("\n")[0][:80] or new_text
@@ -659,13 +660,6 @@ def document_text(ls: RefactLanguageServer, params: Any) -> dict[str, Any] | Non
 
 def shutdown(ls: RefactLanguageServer, params: Any) -> None:
     ls.unload_engine()
-
-
-def _word_before(text: str) -> str:
-    index = len(text)
-    while index > 0 and (text[index - 1].isalnum() or text[index - 1] == "_"):
-        index -= 1
-    return text[index:]
 
 
 def _range(start: Position, end: Position) -> types.Range:

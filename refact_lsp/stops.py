@@ -26,8 +26,17 @@ from dataclasses import dataclass
 
 from tree_sitter import Language, Node, Parser
 
-NONE, SINGLE, MULTI = "none", "single", "multi"
-WORD = re.compile(r"\w")
+from refact_lsp.context import Situation
+from refact_lsp.text import LINE_END, StrEnum, is_word_char, line_around
+
+
+class Mode(StrEnum):
+    """What to generate at a cursor."""
+
+    NONE = "none"  # nothing: show no suggestion
+    SINGLE = "single"  # the rest of one line
+    MULTI = "multi"  # a block of lines
+
 BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "=")
 OPENERS, CLOSERS = "([{", ")]}"
 JUMP = re.compile(r"(return|raise|break|continue|throw|goto)\b")
@@ -41,9 +50,9 @@ PLACEHOLDER = re.compile(r"\s*(#|//|--|;|/\*)\s*(\.\.\.|…)+\s*(\*/)?\s*")
 class Plan:
     """What to generate at this cursor, decided before generating."""
 
-    mode: str  # none | single | multi
+    mode: Mode
     reason: str
-    situation: str = "code"  # as context.py found it
+    situation: Situation = Situation.CODE  # as context.py found it
     before: str = ""  # the file's text before the cursor (the context window)
     after: str = ""  # the file's text after the cursor
     heal: str = ""  # indentation left out of the prompt that the output must start with
@@ -53,18 +62,18 @@ class Plan:
     time_budget_ms: int = 1000
     language: Language | None = None  # the grammar that syntax-checks a suggestion
 
-    @property
+    @functools.cached_property
     def line_suffix(self) -> str:
-        return self.after.split("\n", 1)[0]
+        return line_around(self.before, self.after)[1]
 
-    @property
+    @functools.cached_property
     def line_prefix(self) -> str:
-        return self.before[self.before.rfind("\n") + 1:]
+        return line_around(self.before, self.after)[0]
 
     @functools.cached_property
     def next_lines(self) -> tuple[str, ...]:
         """The first non-blank lines after the cursor's line, stripped."""
-        lines = (line.strip() for line in self.after.split("\n")[1:])
+        lines = (line.strip() for line in LINE_END.split(self.after)[1:])
         return tuple(line for line in lines if line)[:SUFFIX_LINES]
 
     @functools.cached_property
@@ -81,7 +90,7 @@ class Plan:
 
 def _next_indent(after: str) -> int | None:
     """Indentation of the first non-blank line after the cursor's line, if any."""
-    line = next((line for line in after.split("\n")[1:] if line.strip()), None)
+    line = next((line for line in LINE_END.split(after)[1:] if line.strip()), None)
     return None if line is None else indent_width(line)
 
 
@@ -91,41 +100,41 @@ def indent_width(line: str) -> int:
     return len(line[:len(line) - len(stripped)].expandtabs(4))
 
 
-def decide(before: str, after: str, situation: str = "code", *, max_lines: int = 8,
+def decide(before: str, after: str, situation: Situation = Situation.CODE, *,
+           max_lines: int = 8,
            time_budget_ms: int = 1000, complete_in_comments: bool = False,
            language: Language | None = None) -> Plan:
     """Choose no completion, a single line, or a block, from the cursor's surroundings.
 
-    `before` and `after` are the file's text around the cursor (windows of it will do);
-    `situation` is one of context.SITUATIONS.
+    `before` and `after` are the file's text around the cursor (windows of it will do).
     """
-    line_prefix = before[before.rfind("\n") + 1:]
-    line_suffix = after.split("\n", 1)[0]
+    line_prefix, line_suffix = line_around(before, after)
     base = dict(situation=situation, before=before, after=after, max_lines=max_lines,
                 time_budget_ms=time_budget_ms, language=language)
-    if situation == "comment" and not complete_in_comments:
-        return Plan(NONE, "inside a comment", **base)
-    if line_prefix and WORD.match(line_prefix[-1]) and line_suffix and WORD.match(line_suffix[0]):
-        return Plan(NONE, "inside an identifier", **base)
+    if situation == Situation.COMMENT and not complete_in_comments:
+        return Plan(Mode.NONE, "inside a comment", **base)
+    if line_prefix and is_word_char(line_prefix[-1]) and line_suffix \
+            and is_word_char(line_suffix[0]):
+        return Plan(Mode.NONE, "inside an identifier", **base)
     if not line_prefix.strip() and line_suffix.strip():
-        return Plan(NONE, "in the indentation of a line of code", **base)
+        return Plan(Mode.NONE, "in the indentation of a line of code", **base)
     heal = line_prefix if line_prefix and not line_prefix.strip() else ""
-    if line_suffix.strip() or situation in ("comment", "string"):
-        return Plan(SINGLE, "the line goes on after the cursor", heal=heal, **base)
+    if line_suffix.strip() or situation in (Situation.COMMENT, Situation.STRING):
+        return Plan(Mode.SINGLE, "the line goes on after the cursor", heal=heal, **base)
     indent = indent_width(line_prefix)
     following = _next_indent(after) or 0
     # Where code follows in the same definition, the completion is one part of it and a
     # blank line ends it; at the end of a definition, blank lines may separate its parts.
     multi = dict(base, heal=heal, blank_line_ends=following > 0)
     if line_prefix.rstrip().endswith(BLOCK_OPENERS):
-        return Plan(MULTI, "after a block opener", min_indent=indent + 1, **multi)
+        return Plan(Mode.MULTI, "after a block opener", min_indent=indent + 1, **multi)
     if line_prefix.strip():
-        return Plan(MULTI, "at the end of a statement: its continuation lines",
+        return Plan(Mode.MULTI, "at the end of a statement: its continuation lines",
                     min_indent=indent + 1, **multi)
     if following < indent:
-        return Plan(MULTI, "at the end of a block, down to the code after it",
+        return Plan(Mode.MULTI, "at the end of a block, down to the code after it",
                     min_indent=max(1, following), **multi)
-    return Plan(MULTI, "on an empty line", min_indent=indent, **multi)
+    return Plan(Mode.MULTI, "on an empty line", min_indent=indent, **multi)
 
 
 def visible(plan: Plan, raw: str) -> str | None:
@@ -162,7 +171,7 @@ def cut_index(plan: Plan, text: str) -> int | None:
     ones that a line decides as soon as it is written, so generation can stop there.
     """
     lines = text.split("\n")
-    if plan.mode == SINGLE:
+    if plan.mode == Mode.SINGLE:
         return len(lines[0]) if len(lines) > 1 else None
     position = 0
     for number, line in enumerate(lines):
@@ -227,7 +236,7 @@ class Stopper:
             self.length_at_deadline = len(text)
         if self.length_at_deadline is None or "\n" not in text[self.length_at_deadline:]:
             return False
-        return self.plan.mode != MULTI or _statement_ends(text[:text.rindex("\n")])
+        return self.plan.mode != Mode.MULTI or _statement_ends(text[:text.rindex("\n")])
 
 
 def _statement_ends(text: str) -> bool:
@@ -250,7 +259,7 @@ def finish(plan: Plan, raw: str, ended: bool) -> Suggestion | None:
     """The suggestion to show, or None. `ended` is True where the model ended the text
     itself; otherwise a trailing partial line is dropped."""
     text = visible(plan, raw)
-    if text is None or plan.mode == NONE:
+    if text is None or plan.mode == Mode.NONE:
         return None
     index = cut_index(plan, text + "\n" if ended else text)  # its end ends its last line
     if index is not None:
@@ -258,7 +267,7 @@ def finish(plan: Plan, raw: str, ended: bool) -> Suggestion | None:
     elif not ended and "\n" in text:
         text = text[:text.rindex("\n")]
     text = text.rstrip()
-    if plan.mode == SINGLE:
+    if plan.mode == Mode.SINGLE:
         suggestion = _fit_line(text.split("\n")[0], plan.line_suffix)
     else:
         suggestion = Suggestion(_drop_closers(text, plan.after), replaces_line_suffix=False)
@@ -291,7 +300,8 @@ def _is_subsequence(needle: str, haystack: str) -> bool:
 def _overlap(text: str, line_suffix: str) -> int:
     """Length of the longest end of `text` that the line already continues with."""
     for size in range(min(len(text), len(line_suffix)), 0, -1):
-        if text.endswith(line_suffix[:size]) and not WORD.search(line_suffix[:size]):
+        if text.endswith(line_suffix[:size]) \
+                and not any(map(is_word_char, line_suffix[:size])):
             return size
     return 0
 
@@ -315,7 +325,7 @@ def _parsable(plan: Plan, suggestion: Suggestion) -> Suggestion | None:
     is clean."""
     lines = suggestion.text.split("\n")
     sizes = [size for size in range(len(lines), 0, -1) if lines[size - 1].strip()
-             and (plan.mode == SINGLE or _fits_indentation(plan, lines, size))]
+             and (plan.mode == Mode.SINGLE or _fits_indentation(plan, lines, size))]
     cuts = ["\n".join(lines[:size]) for size in sizes]
     if not cuts or plan.language is None:
         return Suggestion(cuts[0], suggestion.replaces_line_suffix) if cuts else None

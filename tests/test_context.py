@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from refact_lsp import context, documents
 from refact_lsp.config import Settings
-from refact_lsp.context import SITUATIONS, build
+from refact_lsp.context import Situation, build
 from refact_lsp.documents import Document
-from refact_lsp.prompts import SPM, TEMPLATES, render
+from refact_lsp.prompts import TEMPLATES, FimOrder, render
 
 ARGPARSE = Path("/root/.pyenv/versions/3.11.7/lib/python3.11/argparse.py")
 CURSOR = "‸"
@@ -142,7 +142,7 @@ def test_any_text_any_cursor_keeps_the_budgets(text: str, where: float,
     assert count(ctx.suffix) <= max(budgets[1], count(""))
     assert text[:offset].endswith(ctx.prefix[len(ctx.outline):])
     assert text[offset:].startswith(ctx.suffix)
-    assert ctx.situation in SITUATIONS
+    assert ctx.situation in set(Situation)
 
 
 def test_crlf_lines() -> None:
@@ -329,7 +329,7 @@ def test_spm_prompts_share_their_head_while_typing() -> None:
     previous, moves = "", 0
     for cursor in type_at(document, offset, "def g(y):\n    return y * 2\n\n\n"):
         ctx = build(document, cursor, count, 800, 200)
-        prompt = render(TEMPLATES["refact"], SPM, ctx.prefix, ctx.suffix).text
+        prompt = render(TEMPLATES["refact"], FimOrder.SPM, ctx.prefix, ctx.suffix).text
         kept = len(os.path.commonprefix([previous, prompt]))
         moves += kept < len(prompt) - len("<fim_middle>") - 1
         previous = prompt
@@ -364,7 +364,7 @@ def test_situations(uri: str, source: str, situation: str) -> None:
     document, offset = at_cursor(source, uri=f"file:///{uri}")
     ctx = build(document, offset, count, 100, 100)
     assert ctx.situation == situation
-    assert ctx.situation in SITUATIONS
+    assert ctx.situation in set(Situation)
 
 
 # -- other open files ----------------------------------------------------------------

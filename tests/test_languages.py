@@ -619,7 +619,7 @@ def test_every_issue_language_loads_with_the_captures_it_needs(name: str) -> Non
     query = language.query
     captures = {query.capture_name(i) for i in range(query.capture_count)}
     shell_commands_have_no_argument_lists = {"arguments"} if name == "bash" else set()
-    assert captures >= set(languages.CAPTURES) - shell_commands_have_no_argument_lists
+    assert captures >= set(languages.Capture) - shell_commands_have_no_argument_lists
     assert language.line_comment and language.language_ids and language.extensions
 
 

@@ -23,7 +23,7 @@ from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Generation, GenerationRequest
 from refact_lsp.engines.llama_cpp import EXACT_MS, LlamaCppEngine
-from refact_lsp.prompts import PSM, SPLIT, render
+from refact_lsp.prompts import FimOrder, render
 from tests.raw_client import RawServer, tiny_server
 
 SOURCE = (Path(sysconfig.get_paths()["stdlib"]) / "textwrap.py").read_text()
@@ -43,7 +43,7 @@ def engines(model_path: Path) -> Iterator[dict[str, LlamaCppEngine]]:
 
 def generate(engine: LlamaCppEngine, prefix: str, **options) -> Generation:
     """Greedy, 16 tokens, no stop rule: comparable token for token."""
-    prompt = render(engine.template, PSM, prefix, SUFFIX)
+    prompt = render(engine.template, FimOrder.PSM, prefix, SUFFIX)
     options.setdefault("should_stop", lambda text: False)
     return engine.generate(GenerationRequest(prompt=prompt, max_tokens=16, **options))
 
@@ -52,7 +52,7 @@ def test_a_prompt_whose_tail_changed_reuses_the_rest(engines) -> None:
     warm, cold = engines["warm"], engines["cold"]
     generate(warm, HEAD + BODY)
     typed = generate(warm, HEAD + BODY + "    def wr")
-    assert typed.reused_tokens >= typed.prompt_tokens - 16  # PSM: the suffix comes after
+    assert typed.reused_tokens >= typed.prompt_tokens - 16  # FimOrder.PSM: the suffix comes after
     fresh = generate(cold, HEAD + BODY + "    def wr")
     assert fresh.reused_tokens == 0
     assert typed.text == fresh.text
@@ -73,7 +73,8 @@ def split_prompt(engine: LlamaCppEngine, cursor: int):
     """The SPLIT prompt at a line start of SOURCE[:7000], its region the last 300
     characters: cursors in one window see the same text cut in different places."""
     text = SOURCE[:7000]
-    return render(engine.template, SPLIT, text[:cursor], text[cursor:], region_start=cursor - 300)
+    return render(engine.template, FimOrder.SPLIT, text[:cursor], text[cursor:],
+                  region_start=cursor - 300)
 
 
 def generate_split(engine: LlamaCppEngine, cursor: int, **options) -> Generation:
@@ -134,7 +135,8 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
     cold = LlamaCppEngine(model_path, n_ctx=2048, kv_reuse=False)
     try:
         def window(prefix: str, chars: int | None = None):
-            return render(engine.template, PSM, prefix[-chars:] if chars else prefix, SUFFIX)
+            return render(engine.template, FimOrder.PSM, prefix[-chars:] if chars else prefix,
+                          SUFFIX)
 
         def ask(engine: LlamaCppEngine, prefix: str, awaited: bool = False) -> Generation:
             return generate(engine, prefix, short_prompts=(window(prefix, 200),
@@ -177,7 +179,7 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
         assert grown > 1000
         back = ask(engine, far + "    ")
         assert not back.short_window
-        assert back.reused_tokens >= back.prompt_tokens - 16  # PSM: the suffix is after
+        assert back.reused_tokens >= back.prompt_tokens - 16  # FimOrder.PSM: the suffix is after
         # Off the ladder, a prompt under jump_start_ms away is served whole, however
         # much over jump_ms it takes (here about 200 new tokens).
         longer = ask(engine, far + "    pass\n" + SOURCE[15000:15800])
@@ -299,7 +301,7 @@ def test_a_cancelled_prompt_leaves_the_cache_usable(engines) -> None:
 
 def test_warm_up_evaluates_the_prompt_that_the_next_request_reuses(engines) -> None:
     warm = engines["warm"]
-    prompt = render(warm.template, PSM, SOURCE[9000:11000], SUFFIX)
+    prompt = render(warm.template, FimOrder.PSM, SOURCE[9000:11000], SUFFIX)
     evaluated = warm.warm(prompt, threading.Event())
     assert evaluated > 300
     request = generate(warm, SOURCE[9000:11000] + "    ")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from refact_lsp.prompts import (
-    SPLIT,
-    SPM,
     TEMPLATES,
     ContextFile,
+    FimOrder,
     detect_template,
     render,
     template_named,
@@ -51,12 +50,12 @@ def test_qwen_is_prefix_first_and_file_text_is_never_special():
 
 
 def test_auto_is_split_for_models_trained_on_psm_only():
-    assert TEMPLATES["qwen"].resolve_order("auto") == SPLIT
-    assert TEMPLATES["refact"].resolve_order("auto") == SPM
+    assert TEMPLATES["qwen"].resolve_order("auto") == FimOrder.SPLIT
+    assert TEMPLATES["refact"].resolve_order("auto") == FimOrder.SPM
 
 
 def test_split_layout_puts_the_cursor_region_last():
-    prompt = render(TEMPLATES["qwen"], SPLIT, "import x\ndef f():\n    ", "\nmain()\n",
+    prompt = render(TEMPLATES["qwen"], FimOrder.SPLIT, "import x\ndef f():\n    ", "\nmain()\n",
                     region_start=9)
     assert prompt.text == ("<|fim_prefix|>import x\n<|fim_suffix|>\nmain()\n<|fim_middle|>"
                            "def f():\n    ")

@@ -16,7 +16,7 @@ pytest.importorskip("gguf")
 
 from refact_lsp.engines.base import Generation, GenerationRequest  # noqa: E402
 from refact_lsp.engines.llama_cpp import LlamaCppEngine  # noqa: E402
-from refact_lsp.prompts import SPM, render  # noqa: E402
+from refact_lsp.prompts import FimOrder, render  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_gguf import (  # noqa: E402
@@ -52,8 +52,8 @@ def test_fixture_is_deterministic_and_small(tiny_refact: Path, tmp_path: Path) -
 def test_refact_template_detected_with_spm_order(engine: LlamaCppEngine) -> None:
     assert engine.architecture == "refact"
     assert engine.template.name == "refact"
-    assert engine.template.default_order == SPM
-    assert engine.template.resolve_order("auto") == SPM
+    assert engine.template.default_order == FimOrder.SPM
+    assert engine.template.resolve_order("auto") == FimOrder.SPM
 
     tokens = engine.tokenize(render(engine.template, "auto", PREFIX, SUFFIX))
     assert tokens[0] == FIM_SUFFIX_ID  # no BOS: Refact's GGUF does not add one

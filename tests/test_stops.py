@@ -41,35 +41,35 @@ def stream(plan: stops.Plan, raw: str, seconds_per_token: float = 0.0) -> str | 
 
 def test_no_completion_inside_a_word():
     plan = plan_at("    total = val|ue + 1\n")
-    assert plan.mode == stops.NONE
+    assert plan.mode == stops.Mode.NONE
 
 
 def test_no_completion_in_the_indentation_of_a_line_of_code():
-    assert plan_at("def f():\n  |  return 1\n").mode == stops.NONE
+    assert plan_at("def f():\n  |  return 1\n").mode == stops.Mode.NONE
 
 
 def test_no_completion_in_a_comment_unless_asked():
-    assert plan_at("# compute the |\n", "comment").mode == stops.NONE
+    assert plan_at("# compute the |\n", "comment").mode == stops.Mode.NONE
     assert plan_at("# compute the |\n", "comment", complete_in_comments=True).mode == \
-        stops.SINGLE
+        stops.Mode.SINGLE
 
 
 def test_one_line_where_code_follows_on_the_line():
     plan = plan_at("print(|)\n")
-    assert plan.mode == stops.SINGLE
+    assert plan.mode == stops.Mode.SINGLE
     assert plan.line_suffix == ")"
 
 
 def test_a_block_after_an_opener_must_be_indented_deeper():
     plan = plan_at("def area(r):|\n")
-    assert plan.mode == stops.MULTI
+    assert plan.mode == stops.Mode.MULTI
     assert plan.min_indent == 1
 
 
 def test_an_empty_line_keeps_its_indentation_and_heals_it():
     plan = plan_at("def f(x):\n    y = 1\n    |\n    return y\n")
     assert (plan.mode, plan.min_indent, plan.heal, plan.blank_line_ends) == \
-        (stops.MULTI, 4, "    ", True)
+        (stops.Mode.MULTI, 4, "    ", True)
 
 
 def test_at_the_end_of_a_block_the_completion_may_close_it():
@@ -285,3 +285,17 @@ def test_without_a_grammar_the_indentation_rules_still_apply():
     plan = plan_at("def f(n):\n    |\n    return n\n", language=None)
     raw = "    if n < 0:\n        n = -n\n    else:\n"
     assert stops.finish(plan, raw, ended=True).text == "if n < 0:\n        n = -n"
+
+
+@pytest.mark.parametrize("end", ["\r\n", "\r"])
+def test_crlf_and_lone_cr_documents_decide_and_trim_as_lf_ones(end: str):
+    """Lines end at \\n, \\r\\n or a lone \\r, here as in documents.py and context.py."""
+    source = "def f(x):\n    if x:\n        |\n    return x\n"
+    for raw in ("    y = 1\n        z = 2\n", "    return x + 1\n"):
+        lf = plan_at(source)
+        other = plan_at(source.replace("\n", end))
+        assert (other.mode, other.heal, other.min_indent, other.next_indent, other.next_lines) \
+            == (lf.mode, lf.heal, lf.min_indent, lf.next_indent, lf.next_lines)
+        assert stream(other, raw) == stream(lf, raw)
+    typed = plan_at(f"total = compute(|){end}print(total){end}")
+    assert typed.line_suffix == ")" and typed.mode == stops.Mode.SINGLE

@@ -7,7 +7,7 @@ import time
 
 from benchmarks.humaneval_infill.tasks import MULTI, SINGLE, Task
 from refact_lsp.engines.base import Engine, GenerationRequest
-from refact_lsp.prompts import PSM, render
+from refact_lsp.prompts import FimOrder, render
 
 MAX_TOKENS = {SINGLE: 48, MULTI: 128}
 
@@ -27,7 +27,7 @@ class RawModel:
     def complete(self, task: Task) -> tuple[str, float, int]:
         """The filled document, the seconds generation took and the tokens generated
         (greedy, no stop rule but the model's end of text and MAX_TOKENS)."""
-        prompt = render(self.engine.template, PSM, task.prefix, task.suffix)
+        prompt = render(self.engine.template, FimOrder.PSM, task.prefix, task.suffix)
         keep = 1 if task.kind == SINGLE else task.middle_lines
         started = time.perf_counter()
         generation = self.engine.generate(GenerationRequest(

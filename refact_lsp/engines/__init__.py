@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from refact_lsp.config import Settings
+from refact_lsp.config import EngineKind, Settings
 from refact_lsp.engines.base import Engine, EngineError
 from refact_lsp.models import Progress, resolve
 from refact_lsp.prompts import template_named
 from refact_lsp.secrets import display_url
-
-KINDS = ("llama-cpp", "llama-server", "openai")
 
 
 def create_engine(settings: Settings, progress: Progress | None = None) -> Engine:
@@ -21,7 +19,7 @@ def create_engine(settings: Settings, progress: Progress | None = None) -> Engin
             template = template_named(settings.template)
         except ValueError as exc:
             raise EngineError(str(exc)) from None
-    if kind == "llama-cpp":
+    if kind == EngineKind.LLAMA_CPP:
         from refact_lsp.engines.llama_cpp import LlamaCppEngine
 
         path = resolve(settings.model, settings.cache_dir, progress)
@@ -33,11 +31,12 @@ def create_engine(settings: Settings, progress: Progress | None = None) -> Engin
                               kv_reuse=settings.kv_reuse, candidates=settings.candidates,
                               jump_ms=settings.jump_prompt_ms,
                               jump_start_ms=settings.jump_start_ms)
-    if kind in ("llama-server", "openai"):
+    if kind in (EngineKind.LLAMA_SERVER, EngineKind.OPENAI):
         from refact_lsp.engines.http import LlamaServerEngine, OpenAIEngine
 
         if progress:
             progress(0, None, f"connecting to {kind} at {display_url(settings.engine.url)}")
-        engine_class = LlamaServerEngine if kind == "llama-server" else OpenAIEngine
+        engine_class = LlamaServerEngine if kind == EngineKind.LLAMA_SERVER else OpenAIEngine
         return engine_class(settings.engine, n_ctx=settings.n_ctx, template=template)
-    raise EngineError(f"unknown engine kind {kind!r}; known: {', '.join(KINDS)}")
+    known = ", ".join(member.value for member in EngineKind)
+    raise EngineError(f"unknown engine kind {kind!r}; known: {known}")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from refact_lsp.prompts import FimTemplate, Prompt
+from refact_lsp.text import StrEnum
 
 
 class EngineError(Exception):
@@ -20,6 +21,17 @@ class EngineUnavailable(EngineError):
 
 # Called with the text generated so far; True stops generation.
 StopCheck = Callable[[str], bool]
+
+
+class StopReason(StrEnum):
+    """Why a generation ended."""
+
+    EOS = "eos"  # the model ended it: an end-of-generation or control token
+    STOP = "stop"  # a stop rule ended it (the request's StopCheck)
+    MAX_TOKENS = "max_tokens"  # it ran out of tokens (or a server did not say why)
+    CANCELLED = "cancelled"  # the request was cancelled or superseded
+    CONTEXT = "context"  # the prompt and its generation do not fit the context
+    DEADLINE = "deadline"  # a shared engine kept the answer open past its deadline
 
 
 @dataclass
@@ -47,7 +59,7 @@ class GenerationRequest:
 @dataclass
 class Generation:
     text: str
-    stopped_by: str  # eos | stop | max_tokens | cancelled | context
+    stopped_by: StopReason
     prompt_tokens: int = 0
     reused_tokens: int = 0  # prompt tokens served from the KV cache
     generated_tokens: int = 0
@@ -73,7 +85,7 @@ class Engine(ABC):
 
     @abstractmethod
     def generate(self, request: GenerationRequest) -> Generation:
-        """Run one generation; returns early with stopped_by="cancelled" on request.cancel."""
+        """Run one generation; returns early, stopped by CANCELLED, on request.cancel."""
 
     def warm(self, prompt: Prompt, cancel: threading.Event,
              short_prompts: Sequence[Prompt] = ()) -> int:

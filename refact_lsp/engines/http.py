@@ -31,13 +31,14 @@ from typing import Any
 
 import httpx
 
-from refact_lsp.config import EngineSettings
+from refact_lsp.config import EngineKind, EngineSettings
 from refact_lsp.engines.base import (
     Engine,
     EngineError,
     EngineUnavailable,
     Generation,
     GenerationRequest,
+    StopReason,
 )
 from refact_lsp.prompts import TEMPLATES, FimTemplate, Prompt, detect_template
 from refact_lsp.secrets import SECRETS, display_url
@@ -58,7 +59,7 @@ TRANSIENT_STATUSES = (429, 502, 503, 504)
 class HttpEngine(Engine):
     """What both kinds of server share: the connection, errors, token counts, streaming."""
 
-    kind: str
+    kind: EngineKind
     remote_tokenizer = False  # True where the server counts tokens for us
     _bos = 0  # tokens the server's tokenizer adds to any text
 
@@ -102,7 +103,7 @@ class HttpEngine(Engine):
         """The path and JSON body that stream a completion for `request`."""
 
     @abstractmethod
-    def _fold(self, event: dict[str, Any], generation: Generation) -> str | None:
+    def _fold(self, event: dict[str, Any], generation: Generation) -> StopReason | None:
         """Add one streamed event to `generation`; returns how generation ended (eos,
         max_tokens) once the event says it did, else None."""
 
@@ -229,12 +230,12 @@ class HttpEngine(Engine):
             except concurrent.futures.TimeoutError:
                 if request.cancel.is_set():
                     future.cancel()  # cancels the task, and so closes the connection
-                    return Generation("", "cancelled")
+                    return Generation("", StopReason.CANCELLED)
 
     async def _stream(self, path: str, body: dict[str, Any], request: GenerationRequest,
                       deadline: float) -> Generation:
         started = time.perf_counter()
-        generation = Generation("", "max_tokens")
+        generation = Generation("", StopReason.MAX_TOKENS)
         with self._errors():
             async with self._client.stream("POST", path, json=body) as response:
                 await self._check(response)
@@ -245,13 +246,14 @@ class HttpEngine(Engine):
         return generation
 
     async def _read(self, response: httpx.Response, request: GenerationRequest,
-                    generation: Generation, deadline: float) -> str:
+                    generation: Generation, deadline: float) -> StopReason:
         """Read server-sent events until the server ends, a stop rule fires, the
         request is cancelled, `max_tokens` events came or the deadline passed; leaving
         early closes the response. A server that ignores `stream` and answers with one
         JSON completion is read as a single event."""
         if not _is_event_stream(response):
-            return self._event(await _read_body(response, self), generation) or "max_tokens"
+            return self._event(await _read_body(response, self), generation) \
+                or StopReason.MAX_TOKENS
         events = 0
         async for line in _lines(response, deadline, self):
             if not line.startswith("data:"):
@@ -264,11 +266,11 @@ class HttpEngine(Engine):
             if ended:
                 return ended
             if request.cancel.is_set():
-                return "cancelled"
+                return StopReason.CANCELLED
             if request.should_stop(generation.text):
-                return "stop"
+                return StopReason.STOP
             if events >= request.max_tokens:
-                return "max_tokens"  # a token an event, at most: the server runs on
+                return StopReason.MAX_TOKENS  # a token an event, at most: the server runs on
         if time.monotonic() >= deadline:
             if not events:
                 raise EngineUnavailable(f"{self.kind} at {self.url} kept the answer open "
@@ -276,13 +278,13 @@ class HttpEngine(Engine):
                                         "it answers")
             log.warning("%s at %s passed the deadline of this completion; cut short",
                         self.kind, self.url)
-            return "deadline"
+            return StopReason.DEADLINE
         if not events:
             raise EngineError(f"{self.kind} at {self.url} sent an event stream without "
                               "any completion in it; is engine.url right?")
-        return "max_tokens"  # the stream ended without saying why: treat it as cut short
+        return StopReason.MAX_TOKENS  # the stream ended without saying why: treat it as cut short
 
-    def _event(self, data: str, generation: Generation) -> str | None:
+    def _event(self, data: str, generation: Generation) -> StopReason | None:
         """Fold one event's JSON text into `generation`; how generation ended, if it did.
         An error the server reports, or an event of another shape than its kind sends,
         is an EngineError that quotes it."""
@@ -313,7 +315,7 @@ class LlamaServerEngine(HttpEngine):
     repository-level layout for open files), and each document keeps to one slot so
     that its KV cache survives from one keystroke to the next."""
 
-    kind = "llama-server"
+    kind = EngineKind.LLAMA_SERVER
     remote_tokenizer = True
 
     def _connect(self, n_ctx: int, template: FimTemplate | None) -> FimTemplate:
@@ -351,7 +353,7 @@ class LlamaServerEngine(HttpEngine):
                                 "tokens_evaluated", "tokens_predicted"],
         }
 
-    def _fold(self, event: dict[str, Any], generation: Generation) -> str | None:
+    def _fold(self, event: dict[str, Any], generation: Generation) -> StopReason | None:
         generation.text += event.get("content") or ""
         generation.prompt_tokens = event.get("tokens_evaluated", generation.prompt_tokens)
         generation.generated_tokens = event.get("tokens_predicted",
@@ -359,14 +361,14 @@ class LlamaServerEngine(HttpEngine):
         if not event.get("stop"):
             return None
         generation.reused_tokens = event.get("tokens_cached", 0)
-        return "max_tokens" if event.get("stop_type") == "limit" else "eos"
+        return StopReason.MAX_TOKENS if event.get("stop_type") == "limit" else StopReason.EOS
 
 
 class OpenAIEngine(HttpEngine):
     """Any server with OpenAI's /v1/completions. The prompt is ours, rendered from the
     same templates as the embedded engine's."""
 
-    kind = "openai"
+    kind = EngineKind.OPENAI
     # Tokenizer endpoints and the field that carries the text, tried in turn:
     # llama-cpp-python's server, vLLM's, then llama.cpp's llama-server.
     TOKENIZERS = (("/extras/tokenize", "input"), ("/tokenize", "prompt"),
@@ -423,7 +425,7 @@ class OpenAIEngine(HttpEngine):
             "stream": True,
         }
 
-    def _fold(self, event: dict[str, Any], generation: Generation) -> str | None:
+    def _fold(self, event: dict[str, Any], generation: Generation) -> StopReason | None:
         choice = (event.get("choices") or [{}])[0]
         text = choice.get("text") or ""
         generation.text += text
@@ -431,7 +433,7 @@ class OpenAIEngine(HttpEngine):
         reason = choice.get("finish_reason")
         if reason is None:
             return None
-        return "max_tokens" if reason == "length" else "eos"
+        return StopReason.MAX_TOKENS if reason == "length" else StopReason.EOS
 
 
 def template_from_name(model: str) -> FimTemplate | None:

@@ -23,7 +23,13 @@ import llama_cpp
 import numpy as np
 
 from refact_lsp.engines import kv_plan
-from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopCheck
+from refact_lsp.engines.base import (
+    Engine,
+    Generation,
+    GenerationRequest,
+    StopCheck,
+    StopReason,
+)
 from refact_lsp.models import ModelError, check_gguf
 from refact_lsp.prompts import FimTemplate, Prompt, detect_template
 
@@ -479,12 +485,12 @@ class LlamaCppEngine(Engine):
         if len(tokens) + request.max_tokens * len(checks) > self.n_ctx:
             log.warning("prompt of %d tokens does not fit the context of %d",
                         len(tokens), self.n_ctx)
-            return Generation("", "context", prompt_tokens=len(tokens))
+            return Generation("", StopReason.CONTEXT, prompt_tokens=len(tokens))
         started = time.perf_counter()
         reused, done = self._evaluate(tokens, request.cancel)
         prompt_ms = (time.perf_counter() - started) * 1000
-        result = Generation("", "cancelled", prompt_tokens=len(tokens), reused_tokens=reused,
-                            prompt_ms=prompt_ms)
+        result = Generation("", StopReason.CANCELLED, prompt_tokens=len(tokens),
+                            reused_tokens=reused, prompt_ms=prompt_ms)
         if not done:
             return result
         if len(checks) > 1:
@@ -493,23 +499,23 @@ class LlamaCppEngine(Engine):
             return result
         out = bytearray()
         logprob_sum = 0.0
-        stopped_by = "max_tokens"
+        stopped_by = StopReason.MAX_TOKENS
         rng = np.random.default_rng()
         for _ in range(request.max_tokens):
             if request.cancel.is_set():
-                stopped_by = "cancelled"
+                stopped_by = StopReason.CANCELLED
                 break
             logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,))
             token, logprob = _pick(logits, request.temperature, rng)
             if self._ends(token):
-                stopped_by = "eos"
+                stopped_by = StopReason.EOS
                 break
             logprob_sum += logprob
             result.generated_tokens += 1
             out += llm.detokenize([token])
             llm.eval([token])
             if request.should_stop(out.decode("utf-8", "ignore")):
-                stopped_by = "stop"
+                stopped_by = StopReason.STOP
                 break
         result.text = out.decode("utf-8", "replace")
         result.stopped_by = stopped_by
@@ -532,7 +538,7 @@ class LlamaCppEngine(Engine):
             lib.llama_memory_seq_cp(memory, 0, seq, -1, -1)
         first = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,))
         logits = [first.copy() for _ in checks]
-        runs = [Generation("", "max_tokens") for _ in checks]
+        runs = [Generation("", StopReason.MAX_TOKENS) for _ in checks]
         outs = [bytearray() for _ in checks]
         sums = [0.0 for _ in checks]
         rng = np.random.default_rng()
@@ -541,24 +547,24 @@ class LlamaCppEngine(Engine):
             for step in range(request.max_tokens):
                 if request.cancel.is_set():
                     for run in runs:
-                        run.stopped_by = "cancelled"
+                        run.stopped_by = StopReason.CANCELLED
                     break
                 rows: list[int] = []
                 batch.n_tokens = 0
                 for seq, run in enumerate(runs):
-                    if run.stopped_by != "max_tokens":
+                    if run.stopped_by != StopReason.MAX_TOKENS:
                         continue
                     temperature = request.temperature if seq == 0 \
                         else request.candidate_temperature
                     token, logprob = _pick(logits[seq], temperature, rng)
                     if self._ends(token):
-                        run.stopped_by = "eos"
+                        run.stopped_by = StopReason.EOS
                         continue
                     sums[seq] += logprob
                     run.generated_tokens += 1
                     outs[seq] += llm.detokenize([token])
                     if checks[seq](outs[seq].decode("utf-8", "ignore")):
-                        run.stopped_by = "stop"
+                        run.stopped_by = StopReason.STOP
                         continue
                     row = batch.n_tokens
                     batch.token[row], batch.pos[row] = token, n_past + step
