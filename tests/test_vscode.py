@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from refact_lsp import __version__
 from refact_lsp.config import Settings
 from tests.test_editors import MODEL, refact_lsp_executable
 
@@ -45,6 +46,11 @@ def test_extension_defaults_are_the_servers_defaults():
     assert defaults["candidates"] == server.candidates
     assert defaults["completeInComments"] == server.complete_in_comments
     assert defaults["engine.kind"] == server.engine.kind
+
+
+def test_extension_is_released_with_the_server():
+    package = json.loads((VSCODE / "package.json").read_text())
+    assert package["version"] == __version__
 
 
 def test_extension_setting_names_are_server_settings():

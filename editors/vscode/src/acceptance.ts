@@ -28,6 +28,7 @@ export interface InlineItem {
 
 export interface PartialAccept {
   id: string;
+  /** Characters (code points, as the server counts its insertText), not UTF-16 units. */
   acceptedLength: number;
 }
 
@@ -82,11 +83,12 @@ export class ShownSuggestions {
       if (!text || !item.insertText.startsWith(text)) {
         continue;
       }
-      if ((this.reported.get(item.id) ?? 0) >= text.length) {
+      const acceptedLength = [...text].length;
+      if ((this.reported.get(item.id) ?? 0) >= acceptedLength) {
         return undefined;
       }
-      this.reported.set(item.id, text.length);
-      return { id: item.id, acceptedLength: text.length };
+      this.reported.set(item.id, acceptedLength);
+      return { id: item.id, acceptedLength };
     }
     return undefined;
   }

@@ -73,3 +73,10 @@ test("Windows line ends count as one character of the suggestion", () => {
   shown.remember([item("best", "a\n    b")]);
   assert.deepEqual(shown.partialAccept(URI, () => "a\r\n"), { id: "best", acceptedLength: 2 });
 });
+
+test("the accepted length counts characters, not UTF-16 units", () => {
+  const shown = new ShownSuggestions();
+  shown.remember([item("best", "print('\u{1F600}')")]);
+  // "print('" and the emoji: 8 characters, 9 UTF-16 units.
+  assert.deepEqual(shown.partialAccept(URI, () => "print('\u{1F600}"), { id: "best", acceptedLength: 8 });
+});
