@@ -403,6 +403,92 @@ def test_emacs_package_byte_compiles_cleanly(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
 
 
+# accept.lua's word and line acceptance against a stand-in for 0.12's inline completion
+# (the one this Neovim lacks): it shows one item, as 0.12 hands it to on_accept, and a
+# client that records the commands sent to the server.
+NVIM_ACCEPT_DRIVE = """
+vim.opt.runtimepath:append(os.getenv('REFACT_NVIM_DIR'))
+local accept = require('refact_lsp.accept')
+vim.o.virtualedit = 'onemore' -- the cursor after the line's end, as in insert mode
+local sent = {}
+local client = {
+  id = 7,
+  server_capabilities = { executeCommandProvider = {
+    commands = { 'refact-lsp.accepted', 'refact-lsp.partiallyAccepted' } } },
+  exec_cmd = function(_, command) table.insert(sent, command) end,
+}
+vim.lsp.get_client_by_id = function(id) return id == 7 and client or nil end
+local shown
+vim.lsp.inline_completion = {
+  get = function(opts)
+    if shown == nil then return false end
+    opts.on_accept(vim.deepcopy(shown))
+    return true
+  end,
+}
+local function item(text, row, col, end_col)
+  local command = { title = '', command = 'refact-lsp.accepted', arguments = { { id = text } } }
+  return { client_id = 7, insert_text = text, command = command,
+           range = { start = { row = row, col = col }, end_ = { row = row, col = end_col } } }
+end
+local steps = {}
+local function step(name, run)
+  local ok = run()
+  local cursor = vim.api.nvim_win_get_cursor(0)
+  table.insert(steps, { name = name, ok = ok, lines = vim.api.nvim_buf_get_lines(0, 0, -1, false),
+                        cursor = cursor, sent = #sent })
+end
+vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'def add(a, b):', '    return )' })
+vim.api.nvim_win_set_cursor(0, { 2, 11 })
+-- The server's item replaces the ')' after the cursor: its range ends after it.
+shown = item('a + b)', 1, 11, 12)
+step('word', accept.accept_word)
+step('word', accept.accept_word)
+step('line', accept.accept_line)
+-- A block: the rest of the line, then the next line.
+vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'def f():', '    ' })
+vim.api.nvim_win_set_cursor(0, { 2, 4 })
+shown = item('x = 1\\n    return x', 1, 4, 4)
+step('line', accept.accept_line)
+step('line', accept.accept_line)
+shown = nil
+step('nothing shown', accept.accept_word)
+local f = assert(io.open(os.getenv('REFACT_OUT'), 'w'))
+f:write(vim.fn.json_encode({ steps = steps, sent = sent }))
+f:close()
+vim.cmd('qa!')
+"""
+
+
+def test_neovim_accepts_a_word_and_a_line_and_reports_them(tmp_path: Path):
+    nvim = shutil.which("nvim")
+    if nvim is None:
+        pytest.skip("nvim is not installed (.ci/run installs it with editors/ci.sh)")
+    script = tmp_path / "accept.lua"
+    script.write_text(NVIM_ACCEPT_DRIVE)
+    result = run_editor([nvim, "--headless", "-u", "NONE", "-c", f"luafile {script}"],
+                        cwd=tmp_path, out=tmp_path / "nvim.json",
+                        env={"REFACT_NVIM_DIR": str(EDITORS / "nvim")})
+    steps = [(s["name"], s["ok"], s["lines"][1:], s["cursor"], s["sent"]) for s in result["steps"]]
+    assert steps == [
+        ("word", True, ["    return a)"], [2, 12], 1),
+        ("word", True, ["    return a +)"], [2, 14], 2),
+        # The rest is the whole item: it replaces its range (the ')') and counts as accepted.
+        ("line", True, ["    return a + b)"], [2, 17], 3),
+        ("line", True, ["    x = 1"], [2, 9], 4),
+        ("line", True, ["    x = 1", "    return x"], [3, 12], 5),
+        ("nothing shown", False, ["    x = 1", "    return x"], [3, 12], 5),
+    ]
+    partial, accepted = "refact-lsp.partiallyAccepted", "refact-lsp.accepted"
+    assert [(c["command"], c["arguments"]) for c in result["sent"]] == [
+        (partial, [{"id": "a + b)", "acceptedLength": 1}]),   # "a"
+        (partial, [{"id": "a + b)", "acceptedLength": 3}]),   # "a +", counted from the start
+        (accepted, [{"id": "a + b)"}]),
+        (partial, [{"id": "x = 1\n    return x", "acceptedLength": 5}]),
+        (accepted, [{"id": "x = 1\n    return x"}]),
+    ]
+
+
 # What package.el and lisp-mnt (MELPA's tools too) read from the file's headers.
 EMACS_HEADERS = r"""(progn
   (require 'package)

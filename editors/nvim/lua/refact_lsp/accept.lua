@@ -10,8 +10,9 @@ local M = {}
 local ACCEPTED = 'refact-lsp.accepted'
 local PARTIALLY_ACCEPTED = 'refact-lsp.partiallyAccepted'
 
+-- Neovim 0.12's module, or nil before.
 local function inline_completion()
-  return vim.fn.has('nvim-0.12') == 1 and vim.lsp.inline_completion or nil
+  return vim.lsp.inline_completion
 end
 
 --- The next word of `text`: leading blanks, then a run of word or of other characters.
@@ -83,15 +84,21 @@ local function accept_part(take)
       row = row - 1
       local typed, rest = split_typed(bufnr, item, row, col)
       local part = take(rest)
-      if part == rest then
-        local finish = item.range and { item.range.end_.row, item.range.end_.col } or { row, col }
-        put(part, row, col, finish)
-        if item.command then
-          client:exec_cmd(item.command, { bufnr = bufnr })
-        end
-      else
+      if part ~= rest then
         put(part, row, col, { row, col })
         report_partial(client, bufnr, item, typed .. part)
+        return nil
+      end
+      -- All of it: it also replaces what its range covers after the cursor (the range
+      -- is the buffer's from before `typed` came in front of that).
+      local finish = { row, col }
+      if item.range then
+        local start, stop = item.range.start, item.range.end_
+        finish = { stop.row, stop.col + (stop.row == start.row and #typed or 0) }
+      end
+      put(part, row, col, finish)
+      if item.command then
+        client:exec_cmd(item.command, { bufnr = bufnr })
       end
       return nil
     end,
