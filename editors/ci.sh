@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Gets the editor tests ready and builds the VS Code extension; .ci/run calls this.
 #   - Debian's neovim, emacs-nox and elpa-eglot for tests/test_editors.py
-#   - the extension: npm ci, compile, its settings mapping tests, and a .vsix
+#   - the extension: npm ci, its unit tests (type-check, esbuild bundle), and a .vsix
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,8 +19,8 @@ emacs --version | head -n 1
 
 cd vscode
 npm ci --no-audit --no-fund
-npm run compile
 npm test
-# Packaging runs `vscode:prepublish` (a compile) and reads only node_modules: no network.
+# Packaging runs `vscode:prepublish` (type-check and bundle) and needs no network; it
+# prints the vsix's files: the bundle, the manifest, README, LICENSE and the icon.
 npm run package
 ls -l refact-lsp.vsix

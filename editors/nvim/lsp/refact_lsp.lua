@@ -1,10 +1,23 @@
--- refact-lsp: local fill-in-the-middle code completion.
---
--- The config table for Neovim 0.11+ (`vim.lsp.config`/`vim.lsp.enable` find it as
--- lsp/refact_lsp.lua on 'runtimepath') and the same shape as nvim-lspconfig's own
--- lsp/*.lua entries. Older Neovim versions get it through require('refact_lsp').setup().
---
--- Install the server so that `refact-lsp` is on PATH, or set `cmd` to its full path.
+---@brief
+---
+--- https://github.com/refact-lsp/refact-lsp
+---
+--- refact-lsp: code completion from a local fill-in-the-middle model (Refact-1.6B,
+--- Qwen2.5-Coder, any FIM GGUF) through llama.cpp, as LSP 3.18 inline completion (ghost
+--- text, Neovim 0.12+) and as a completion item.
+---
+--- Install the server so that `refact-lsp` is on PATH (`pipx install` of its checkout or
+--- wheel), or set `cmd` to its full path. Settings go in `init_options`, camelCase:
+--- ```lua
+--- vim.lsp.config('refact_lsp', { init_options = { model = 'qwen2.5-coder-0.5b' } })
+--- vim.lsp.enable('refact_lsp')
+--- vim.lsp.inline_completion.enable()
+--- ```
+---
+--- This is the config table for Neovim 0.11+ (`vim.lsp.config`/`vim.lsp.enable` find it as
+--- lsp/refact_lsp.lua on 'runtimepath'), in the shape of nvim-lspconfig's lsp/*.lua.
+--- `require('refact_lsp').setup()` from the same directory adds :RefactToggle, keys for
+--- accept word / line and next / previous, :checkhealth refact_lsp, and Neovim 0.7-0.10.
 
 ---@type vim.lsp.Config
 return {

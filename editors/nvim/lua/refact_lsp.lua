@@ -6,11 +6,43 @@
 -- 0.12+: ghost text (vim.lsp.inline_completion), <Tab> accepts it.
 -- 0.11:  vim.lsp.config/vim.lsp.enable, completion with <C-x><C-o>.
 -- 0.7-0.10: the client is started by hand on FileType, completion with <C-x><C-o>.
+--
+-- :RefactToggle turns suggestions off and on everywhere, :RefactToggle buffer in one
+-- buffer (lua/refact_lsp/switch.lua); keys for accept word / line and next / previous are
+-- set in each buffer the client attaches to (lua/refact_lsp/accept.lua);
+-- :checkhealth refact_lsp says what works (lua/refact_lsp/health.lua).
+
+local accept = require('refact_lsp.accept')
+local switch = require('refact_lsp.switch')
 
 local M = {}
 
 -- Our own options; everything else in setup()'s table is LSP client config.
-local OWN_KEYS = { tab = true, inline = true }
+local OWN_KEYS = { tab = true, inline = true, keys = true }
+
+-- The default insert-mode keys, as copilot.vim's: set `keys = false` for none, or a
+-- table with some of them (false for one: none).
+M.default_keys = {
+  accept_word = '<M-Right>',
+  accept_line = '<M-C-Right>',
+  next = '<M-]>',
+  prev = '<M-[>',
+}
+
+M.toggle = switch.toggle
+M.enabled = switch.enabled
+M.accept = accept.accept
+M.accept_word = accept.accept_word
+M.accept_line = accept.accept_line
+M.next = accept.next
+M.prev = accept.prev
+
+local current -- the client config setup() started with, for :checkhealth
+
+--- The client config setup() started with, or nil before setup().
+function M.current_config()
+  return current
+end
 
 local function has(version)
   return vim.fn.has('nvim-' .. version) == 1
@@ -22,7 +54,8 @@ function M.defaults()
   return dofile(vim.fn.fnamemodify(here, ':p:h:h') .. '/lsp/refact_lsp.lua')
 end
 
---- The client config: the defaults with `opts` on top (lists are replaced, not merged).
+--- The client config: the defaults with `opts` on top (lists are replaced, not merged),
+--- and an on_init that lets the switch answer requests from switched-off buffers.
 function M.config(opts)
   local config = M.defaults()
   for key, value in pairs(opts or {}) do
@@ -32,6 +65,13 @@ function M.config(opts)
       else
         config[key] = value
       end
+    end
+  end
+  local on_init = config.on_init
+  config.on_init = function(client, result)
+    switch.gate(client)
+    if on_init then
+      return on_init(client, result)
     end
   end
   return config
@@ -70,6 +110,7 @@ local function attach_legacy(config, bufnr)
       root_dir = root,
       init_options = config.init_options,
       get_language_id = config.get_language_id,
+      on_init = config.on_init,
       on_attach = function(c, b)
         -- Completion through the omni popup: <C-x><C-o>.
         vim.api.nvim_buf_set_option(b, 'omnifunc', 'v:lua.vim.lsp.omnifunc')
@@ -140,18 +181,62 @@ function M.lspconfig()
       single_file_support = true,
       init_options = config.init_options,
       get_language_id = config.get_language_id,
+      on_init = switch.gate, -- so that require('refact_lsp').toggle() works here too
     },
     docs = { description = 'refact-lsp: local fill-in-the-middle code completion.' },
   }
+end
+
+-- Buffer keys wherever the client attaches: on LspAttach from 0.8, on_attach on 0.7.
+local function map_keys_on_attach(config, keys)
+  if keys == false then
+    return
+  end
+  keys = vim.tbl_extend('force', M.default_keys, keys or {})
+  if has('0.8') then
+    vim.api.nvim_create_autocmd('LspAttach', {
+      group = vim.api.nvim_create_augroup('refact_lsp_keys', { clear = true }),
+      callback = function(args)
+        local client = vim.lsp.get_client_by_id(args.data.client_id)
+        if client and client.name == 'refact_lsp' then
+          accept.map(args.buf, keys)
+        end
+      end,
+    })
+  else
+    local on_attach = config.on_attach
+    config.on_attach = function(client, bufnr)
+      accept.map(bufnr, keys)
+      if on_attach then
+        on_attach(client, bufnr)
+      end
+    end
+  end
+end
+
+local function add_commands()
+  vim.api.nvim_create_user_command('RefactToggle', function(command)
+    switch.toggle({ buffer = command.args == 'buffer' })
+  end, {
+    nargs = '?',
+    complete = function()
+      return { 'buffer' }
+    end,
+    desc = 'refact-lsp: suggestions off or on, in all buffers or (with "buffer") this one',
+  })
 end
 
 --- Starts refact-lsp for the configured filetypes.
 --- opts: LSP client config (cmd, filetypes, root_markers, init_options, on_attach) plus
 ---   tab = true     map <Tab> to accept (see map_tab)
 ---   inline = false do not turn on ghost text on 0.12+
+---   keys = {...}   insert-mode keys per buffer (M.default_keys), or false for none
 function M.setup(opts)
   opts = opts or {}
   local config = M.config(opts)
+  current = config
+  add_commands()
+  map_keys_on_attach(config, opts.keys)
   if has('0.11') then
     vim.lsp.config('refact_lsp', config)
     vim.lsp.enable('refact_lsp')

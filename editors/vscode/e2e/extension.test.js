@@ -1,6 +1,7 @@
-// The built extension (out/extension.js) with the real vscode-languageclient and the real
-// refact-lsp, under a fake `vscode` module. Needs REFACT_LSP_SERVER (the server command)
-// and a cached test model; tests/test_vscode.py sets both up. Skipped without them.
+// The bundled extension (dist/extension.js, what the vsix ships) with the real
+// vscode-languageclient and the real refact-lsp, under a fake `vscode` module. Needs
+// REFACT_LSP_SERVER (the server command) and a cached test model; tests/test_vscode.py
+// sets both up. Skipped without them.
 "use strict";
 
 const assert = require("node:assert/strict");
@@ -9,6 +10,8 @@ const { test } = require("node:test");
 const { install, document, Position } = require("./fake-vscode");
 
 const SERVER = process.env.REFACT_LSP_SERVER;
+// Said by the test that waits for the server to count accepted suggestions.
+const NO_ACCEPTANCE = "the server does not attach refact-lsp.accepted to its items yet";
 
 async function waitFor(check, what, timeoutMs = 120000) {
   const start = Date.now();
@@ -18,20 +21,26 @@ async function waitFor(check, what, timeoutMs = 120000) {
   }
 }
 
-test("the extension completes Python through the real server", { skip: !SERVER && "REFACT_LSP_SERVER is not set", timeout: 240000 }, async () => {
+const itemsOf = (result) => (result === null || result === undefined ? [] : (result.items ?? result));
+
+test("the extension against the real server", { skip: !SERVER && "REFACT_LSP_SERVER is not set", timeout: 300000 }, async (t) => {
   const settings = {
     serverPath: SERVER,
     model: process.env.REFACT_LSP_MODEL || "qwen2.5-coder-0.5b",
     maxTokens: 32,
     enable: { "*": true, markdown: false },
+    // The client's protocol trace shows each request it sends.
+    "trace.server": "verbose",
   };
   const doc = document("/tmp/refact-vscode-test/add.py", "python", "def add(a, b):\n    return \n");
   const fake = install({ settings, documents: [doc], languages: ["markdown", "python"] });
-  const extension = require(path.join(__dirname, "..", "out", "extension.js"));
-  const context = { subscriptions: [] };
+  const extension = require(path.join(__dirname, "..", "dist", "extension.js"));
+  const context = { subscriptions: [], globalState: fake.globalState };
   const token = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) };
-  const complete = () => fake.inlineProvider.provideInlineCompletionItems(
-    doc, new Position(1, 11), { triggerKind: 1, selectedCompletionInfo: undefined }, token);
+  const complete = async (position = new Position(1, 11)) => itemsOf(await fake.inlineProvider.provideInlineCompletionItems(
+    doc, position, { triggerKind: 1, selectedCompletionInfo: undefined }, token));
+  const requestsSent = () => fake.trace.filter((line) => line.startsWith("Sending request 'textDocument/inlineCompletion")).length;
+  const stats = async () => (await fake.execute("refact.showStats")).acceptance;
   try {
     await extension.activate(context);
     // The model loads after `initialized`: loading, then ready, in the status bar.
@@ -40,19 +49,82 @@ test("the extension completes Python through the real server", { skip: !SERVER &
     assert.ok(fake.events.some(([kind, text]) => kind === "progress" && /Loading model/.test(text)));
     assert.ok(fake.inlineProvider, "no inline completion provider was registered");
 
-    const result = await complete();
-    const items = result.items ?? result;
-    assert.ok(items.length > 0 && items[0].insertText.trim() !== "", JSON.stringify(result));
-    assert.equal(items[0].range.start.line, 1);
+    await t.test("completes Python as ghost text", async () => {
+      const items = await complete();
+      assert.ok(items.length > 0 && items[0].insertText.trim() !== "", JSON.stringify(items));
+      assert.equal(items[0].range.start.line, 1);
+    });
 
-    // A settings change is re-sent: turning Python off empties the answers.
-    settings.enable = { "*": true, python: false };
-    fake.configChanged.fire({ affectsConfiguration: (section) => section === "refact" || section === "refact.enable" });
-    await new Promise((resolve) => setTimeout(resolve, 500)); // the notification is async
-    const off = await complete();
-    assert.equal((off.items ?? off).length, 0, JSON.stringify(off));
+    await t.test("while off, snoozed or off for the language no request is sent", async () => {
+      const sent = requestsSent();
+      assert.ok(sent > 0, "the trace shows no request: it cannot tell whether one was sent");
+      await fake.execute("refact.toggle");
+      assert.match(fake.status.text, /off/);
+      assert.equal(fake.globalState.get("refact.suggestionsOff"), true, "the switch is kept for the next start");
+      assert.deepEqual(await complete(), []);
+      await fake.execute("refact.toggle");
+
+      await fake.execute("refact.snooze", 5);
+      assert.match(fake.status.text, /snoozed/);
+      assert.deepEqual(await complete(), []);
+      await fake.execute("refact.snooze", 0);
+
+      // The active editor's language, switched off in the user's refact.enable.
+      await fake.execute("refact.toggleLanguage");
+      assert.deepEqual(settings.enable, { "*": true, markdown: false, python: false });
+      assert.match(fake.status.text, /off for python/);
+      assert.deepEqual(await complete(), []);
+      assert.equal(requestsSent(), sent, "a paused editor sent a request");
+
+      await fake.execute("refact.toggleLanguage");
+      assert.match(fake.status.text, /check/);
+      assert.ok((await complete()).length > 0);
+      assert.equal(requestsSent(), sent + 1);
+    });
+
+    await t.test("the status bar item opens the menu", async () => {
+      assert.equal(fake.status.command, "refact.showMenu");
+      await fake.execute("refact.showMenu");
+      const [, menu] = fake.events.filter(([kind]) => kind === "quickPick").pop();
+      assert.match(menu, /Turn suggestions off \| .*Snooze.* \| .*Turn off for python \| .*stats \| .*log \| .*Restart/);
+    });
+
+    await t.test("a settings change is sent to the running server", async () => {
+      fake.changeSetting("maxTokens", 7);
+      await waitFor(() => fake.trace.some((line) => line.startsWith("Sending notification 'workspace/didChangeConfiguration'")
+                                                   && /"maxTokens": 7/.test(line)), "the new settings", 10000);
+    });
+
+    await t.test("a partial and a whole accept reach the server's counts", async (t) => {
+      const items = await complete();
+      if (items[0]?.command === undefined) {
+        t.skip(NO_ACCEPTANCE);
+        return;
+      }
+      assert.equal(items[0].command.command, "refact-lsp.accepted");
+      const shown = await stats();
+      assert.ok(shown.shown >= 1, JSON.stringify(shown));
+
+      // Ctrl+Right: VS Code takes the next word, then the extension reports how much.
+      fake.showing = { item: items[0], document: doc, taken: 0 };
+      await fake.execute("refact.acceptNextWord");
+      const word = fake.showing.taken;
+      assert.ok(word > 0 && doc.getText().startsWith(`def add(a, b):\n    return ${items[0].insertText.slice(0, word)}`));
+      const partly = await stats();
+      assert.equal(partly.partiallyAccepted, shown.partiallyAccepted + 1, JSON.stringify(partly));
+
+      // Tab on the suggestion after that word: VS Code runs the item's command.
+      const rest = await complete(new Position(1, 11 + word));
+      assert.ok(rest.length > 0 && rest[0].command, JSON.stringify(rest));
+      await fake.execute(rest[0].command.command, ...rest[0].command.arguments);
+      const whole = await stats();
+      assert.equal(whole.accepted, partly.accepted + 1, JSON.stringify(whole));
+      assert.ok(whole.acceptedChars > shown.acceptedChars, JSON.stringify(whole));
+    });
+
     assert.deepEqual(fake.events.filter(([kind]) => kind === "error"), []);
   } finally {
     await extension.deactivate();
   }
 });
+

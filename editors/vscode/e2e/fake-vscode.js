@@ -45,6 +45,12 @@ class Position {
     this.line = line;
     this.character = character;
   }
+  isBefore(other) {
+    return this.line < other.line || (this.line === other.line && this.character < other.character);
+  }
+  isAfter(other) {
+    return other.isBefore(this);
+  }
 }
 
 class Range {
@@ -55,19 +61,56 @@ class Range {
 
 const disposable = () => ({ dispose: () => {} });
 
+// VS Code's own commands that the extension runs. acceptNextWord takes the next word of
+// the suggestion the test says is shown (`state.showing`) into the document.
+function builtinCommands(state) {
+  return {
+    "editor.action.inlineSuggest.hide": () => {},
+    "editor.action.inlineSuggest.acceptNextWord": () => {
+      const { item, document, taken } = state.showing;
+      const word = item.insertText.slice(taken).match(/^\s*(\w+|[^\w\s]+)|^\s+/)[0];
+      const start = item.range.start;
+      document.edit(document.positionAt(document.offsetAt(start) + taken), word);
+      state.showing.taken += word.length;
+    },
+  };
+}
+
 /** Installs the fake for `require("vscode")`; returns what the test drives and reads. */
 function install({ settings, documents, languages }) {
   const state = {
     events: [], // [kind, text]: status bar texts, messages shown, progress titles
+    trace: [], // the client's protocol trace (refact.trace.server)
     status: { show() {}, hide() {}, dispose() {} },
     inlineProvider: undefined,
     configChanged: new EventEmitter(),
+    documentChanged: new EventEmitter(),
+    commands: new Map(),
+    showing: undefined, // { item, document, taken }: the suggestion VS Code would show
+    /** Runs a command as VS Code would: the extension's and the client's, or a built-in. */
+    execute: async (command, ...args) => {
+      const run = state.commands.get(command) ?? builtins[command];
+      if (run === undefined) throw new Error(`command '${command}' not found`);
+      return run(...args);
+    },
+    /** A user settings change, as the Settings editor makes it. */
+    changeSetting: (key, value) => {
+      settings[key] = value;
+      state.configChanged.fire({
+        affectsConfiguration: (section) => section === "refact" || section === `refact.${key}`,
+      });
+    },
   };
+  const builtins = builtinCommands(state);
+  for (const document of documents) document.changed = state.documentChanged;
   const record = (kind) => async (text) => {
     state.events.push([kind, String(text)]);
     return undefined;
   };
   const log = () => {};
+  const memento = new Map();
+  state.globalState = { get: (key, fallback) => (memento.has(key) ? memento.get(key) : fallback),
+                        update: async (key, value) => void memento.set(key, value), keys: () => [...memento.keys()] };
   const vscode = partial("vscode", {
     version: "1.91.0",
     env: partial("env", { appName: "fake-vscode", language: "en", machineId: "m", sessionId: "s",
@@ -75,6 +118,8 @@ function install({ settings, documents, languages }) {
     EventEmitter,
     Position,
     Range,
+    LogLevel: { Off: 0, Trace: 1, Debug: 2, Info: 3, Warning: 4, Error: 5 },
+    ConfigurationTarget: { Global: 1, Workspace: 2, WorkspaceFolder: 3 },
     Disposable: Object.assign(function (f) { this.dispose = f; }, { from: disposable }),
     ThemeColor: class { constructor(id) { this.id = id; } },
     StatusBarAlignment: { Left: 1, Right: 2 },
@@ -87,7 +132,8 @@ function install({ settings, documents, languages }) {
     window: partial("window", {
       createOutputChannel: (name) => partial("channel", {
         name, appendLine: log, append: log, info: log, warn: log, error: log, debug: log,
-        trace: log, show: log, dispose: log, logLevel: 2, onDidChangeLogLevel: disposable,
+        trace: (text) => state.trace.push(String(text)), show: log, dispose: log,
+        logLevel: 1, onDidChangeLogLevel: disposable, // 1: Trace, so that the client traces
       }),
       createStatusBarItem: () => new Proxy(state.status, {
         set(target, prop, value) {
@@ -99,6 +145,13 @@ function install({ settings, documents, languages }) {
       showErrorMessage: record("error"),
       showWarningMessage: record("warning"),
       showInformationMessage: record("info"),
+      showQuickPick: async (items) => {
+        state.events.push(["quickPick", (await items).map((item) => item.label).join(" | ")]);
+        return undefined;
+      },
+      get activeTextEditor() {
+        return documents.length > 0 ? { document: documents[0] } : undefined;
+      },
       withProgress: async (options, task) => {
         state.events.push(["progress", options.title]);
         return task({ report: () => {} }, { isCancellationRequested: false,
@@ -108,10 +161,21 @@ function install({ settings, documents, languages }) {
     workspace: partial("workspace", {
       getConfiguration: (section) => ({
         get: (key, fallback) => (section === "refact" && key in settings ? settings[key] : fallback),
+        inspect: (key) => ({ key: `${section}.${key}`, globalValue: settings[key] }),
+        update: async (key, value) => state.changeSetting(key, value),
       }),
       onDidChangeConfiguration: state.configChanged.event,
+      onDidChangeTextDocument: state.documentChanged.event,
       textDocuments: documents,
       workspaceFolders: undefined,
+    }),
+    commands: partial("commands", {
+      registerCommand: (command, run) => {
+        if (state.commands.has(command)) throw new Error(`command '${command}' already exists`);
+        state.commands.set(command, run);
+        return { dispose: () => state.commands.delete(command) };
+      },
+      executeCommand: (command, ...args) => state.execute(command, ...args),
     }),
     languages: partial("languages", {
       getLanguages: async () => languages,
@@ -129,12 +193,34 @@ function install({ settings, documents, languages }) {
   return state;
 }
 
-/** A Python document as VS Code hands it to the client. */
-function document(path, languageId, text) {
+/** A document as VS Code hands it to the client; `edit` inserts text as a person would. */
+function document(path, languageId, initialText) {
   const uri = { scheme: "file", fsPath: path, path, toString: () => `file://${path}`,
                 toJSON: () => `file://${path}` };
-  return { uri, fileName: path, languageId, version: 1, isClosed: false, isUntitled: false,
-           getText: () => text, lineCount: text.split("\n").length };
+  let text = initialText;
+  const doc = {
+    uri, fileName: path, languageId, version: 1, isClosed: false, isUntitled: false,
+    changed: undefined, // the workspace's onDidChangeTextDocument emitter, set by install
+    get lineCount() { return text.split("\n").length; },
+    offsetAt: (position) => {
+      const lines = text.split("\n");
+      return lines.slice(0, position.line).reduce((sum, line) => sum + line.length + 1, 0) + position.character;
+    },
+    positionAt: (offset) => {
+      const before = text.slice(0, offset).split("\n");
+      return new Position(before.length - 1, before[before.length - 1].length);
+    },
+    getText: (range) => (range ? text.slice(doc.offsetAt(range.start), doc.offsetAt(range.end)) : text),
+    edit: (position, inserted) => {
+      const offset = doc.offsetAt(position);
+      text = text.slice(0, offset) + inserted + text.slice(offset);
+      doc.version += 1;
+      const range = new Range(position, position);
+      doc.changed.fire({ document: doc, reason: undefined,
+                         contentChanges: [{ range, rangeOffset: offset, rangeLength: 0, text: inserted }] });
+    },
+  };
+  return doc;
 }
 
 module.exports = { install, document, Position };

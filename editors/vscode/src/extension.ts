@@ -1,6 +1,7 @@
 // Starts refact-lsp over stdio for every language. vscode-languageclient 10 registers
-// the LSP 3.18 inline completion provider itself, so ghost text needs no code here;
-// this file maps settings, restarts on server changes and keeps the status bar item.
+// the LSP 3.18 inline completion provider itself and runs an accepted item's command;
+// this file maps settings, restarts on server changes and keeps the status bar item,
+// and controls.ts holds the person's switches.
 
 import * as vscode from "vscode";
 import {
@@ -12,13 +13,17 @@ import {
   ShowMessageNotification,
   State,
 } from "vscode-languageclient/node";
+import { Controls } from "./controls";
 import { needsRestart, serverCommand, serverSettings } from "./settings";
 import { ServerState, stateFromProgress, statusView } from "./status";
+import { Command } from "./steering";
 
 let client: LanguageClient | undefined;
+let controls: Controls;
 let statusItem: vscode.StatusBarItem;
 let outputChannel: vscode.LogOutputChannel;
 let state: ServerState = "stopped";
+let stateDetail: string | undefined;
 // Set while we stop the server on purpose, so that its exit is not shown as an error.
 let stopping = false;
 
@@ -33,7 +38,14 @@ async function currentSettings(): Promise<Record<string, unknown>> {
 
 function setState(next: ServerState, detail?: string): void {
   state = next;
-  const view = statusView(next, detail);
+  stateDetail = detail;
+  showStatus();
+}
+
+/** The status bar item for the server's state and whether the active editor is paused. */
+function showStatus(): void {
+  const pause = controls.pause(vscode.window.activeTextEditor?.document.languageId);
+  const view = statusView(state, stateDetail, pause);
   statusItem.text = view.text;
   statusItem.tooltip = view.tooltip;
   statusItem.backgroundColor = view.isError
@@ -62,6 +74,7 @@ async function startClient(): Promise<void> {
     initializationOptions,
     outputChannel,
     middleware: {
+      ...controls.middleware(),
       // Follow the server's "Loading model" progress, then let the default UI show it too.
       handleWorkDoneProgress: (token, params, next) => {
         const { state: nextState, detail } = stateFromProgress(
@@ -134,10 +147,15 @@ async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): P
   }
   // A server that failed to start gets a new try with the new settings.
   const stopped = client === undefined || client.state === State.Stopped;
-  if (needsRestart((section) => event.affectsConfiguration(section)) || stopped) {
+  showStatus(); // refact.enable may pause the active editor's language
+  if (needsRestart((section) => event.affectsConfiguration(section), config()) || stopped) {
     await restartClient();
     return;
   }
+  await sendSettings();
+}
+
+async function sendSettings(): Promise<void> {
   if (client?.isRunning()) {
     // The whole mapped state each time: the server applies it over what it had.
     await client.sendNotification(DidChangeConfigurationNotification.type, {
@@ -148,15 +166,21 @@ async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): P
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   outputChannel = vscode.window.createOutputChannel("Refact LSP", { log: true });
+  controls = new Controls(context.globalState, () => client, outputChannel);
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
-  statusItem.command = "refact.showLog";
+  statusItem.command = Command.ShowMenu;
   statusItem.show();
   context.subscriptions.push(
     outputChannel,
     statusItem,
-    vscode.commands.registerCommand("refact.showLog", () => outputChannel.show(true)),
-    vscode.commands.registerCommand("refact.restartServer", restartClient),
+    ...controls.register(),
+    controls.onDidChange(showStatus),
+    vscode.window.onDidChangeActiveTextEditor(showStatus),
+    vscode.commands.registerCommand(Command.ShowLog, () => outputChannel.show(true)),
+    vscode.commands.registerCommand(Command.Restart, restartClient),
     vscode.workspace.onDidChangeConfiguration(onConfigurationChanged),
+    // Settings kept from an untrusted workspace (restrictedConfigurations) apply now.
+    vscode.workspace.onDidGrantWorkspaceTrust(sendSettings),
   );
   await startClient();
 }

@@ -17,6 +17,7 @@ const DEFAULTS = {
   maxTokens: 128,
   maxLines: 8,
   timeBudgetMs: 1000,
+  candidates: 1,
   completeInComments: false,
   engineKind: "llama-cpp",
 };
@@ -35,8 +36,17 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** Whether `refact.enable` (`{"*": true, "markdown": false}`) has this language on. */
+export function languageEnabled(enable: unknown, languageId: string): boolean {
+  if (!isObject(enable)) {
+    return true;
+  }
+  const own = enable[languageId];
+  return typeof own === "boolean" ? own : enable["*"] !== false;
+}
+
 /**
- * The language ids to turn off, from `refact.enable` (`{"*": true, "markdown": false}`).
+ * The language ids to turn off, from `refact.enable`.
  *
  * The server only knows a deny list, so `"*": false` is turned into every known
  * language that is not explicitly switched on.
@@ -45,20 +55,14 @@ export function disabledLanguages(enable: unknown, knownLanguages: readonly stri
   if (!isObject(enable)) {
     return [];
   }
-  const off = new Set<string>();
-  if (enable["*"] === false) {
-    for (const id of knownLanguages) {
-      if (enable[id] !== true) {
-        off.add(id);
-      }
-    }
-  }
-  for (const [id, on] of Object.entries(enable)) {
-    if (id !== "*" && on === false) {
-      off.add(id);
-    }
-  }
-  return [...off].sort();
+  const ids = new Set([...knownLanguages, ...Object.keys(enable)]);
+  ids.delete("*");
+  return [...ids].filter((id) => !languageEnabled(enable, id)).sort();
+}
+
+/** `refact.enable` with one language switched on or off, for the user's settings. */
+export function withLanguage(enable: unknown, languageId: string, on: boolean): Record<string, unknown> {
+  return { ...(isObject(enable) ? enable : {}), [languageId]: on };
 }
 
 /** The settings object refact-lsp expects: camelCase keys, engine nested. */
@@ -71,14 +75,20 @@ export function serverSettings(
     kind: kind !== undefined && ENGINE_KINDS.includes(kind) ? kind : DEFAULTS.engineKind,
     // null, not absent: a cleared field must clear the server's previous value.
     url: text(get("engine.url")) ?? null,
-    apiKey: text(get("engine.apiKey")) ?? null,
     model: text(get("engine.model")) ?? null,
   };
+  // Absent, never null, when empty: null would also clear a key the server took from
+  // REFACT_LSP_API_KEY. A key cleared in the settings takes a restart (needsRestart).
+  const apiKey = text(get("engine.apiKey"));
+  if (apiKey !== undefined) {
+    engine.apiKey = apiKey;
+  }
   const settings: Record<string, unknown> = {
     model: text(get("model")) ?? DEFAULTS.model,
     maxTokens: positiveInt(get("maxTokens"), DEFAULTS.maxTokens),
     maxLines: positiveInt(get("maxLines"), DEFAULTS.maxLines),
     timeBudgetMs: positiveInt(get("timeBudgetMs"), DEFAULTS.timeBudgetMs),
+    candidates: positiveInt(get("candidates"), DEFAULTS.candidates),
     completeInComments: get("completeInComments") === true,
     disabledLanguages: disabledLanguages(get("enable"), knownLanguages),
     engine,
@@ -100,7 +110,11 @@ export function serverCommand(get: ConfigGetter): ServerCommand {
   return { command: text(get("serverPath")) ?? "refact-lsp", args };
 }
 
-/** True where a change to these settings needs a new server process. */
-export function needsRestart(affects: (section: string) => boolean): boolean {
-  return affects("refact.serverPath") || affects("refact.serverArgs");
+/**
+ * True where a change needs a new server process: a new program or arguments, or an
+ * API key cleared in the settings (the running server would keep the old one).
+ */
+export function needsRestart(affects: (section: string) => boolean, get: ConfigGetter): boolean {
+  const keyCleared = affects("refact.engine.apiKey") && text(get("engine.apiKey")) === undefined;
+  return affects("refact.serverPath") || affects("refact.serverArgs") || keyCleared;
 }

@@ -4,8 +4,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { disabledLanguages, needsRestart, serverCommand, serverSettings } from "../settings";
+import { disabledLanguages, languageEnabled, needsRestart, serverCommand, serverSettings, withLanguage } from "../settings";
 import { stateFromProgress, statusView } from "../status";
+import { PauseKind } from "../steering";
 
 // What VS Code's `getConfiguration("refact").get` returns when nothing is set: the
 // defaults declared in package.json, read from the file so that the two cannot drift.
@@ -26,9 +27,10 @@ test("defaults map to the server's own defaults", () => {
     maxTokens: 128,
     maxLines: 8,
     timeBudgetMs: 1000,
+    candidates: 1,
     completeInComments: false,
     disabledLanguages: ["markdown", "plaintext", "scminput"],
-    engine: { kind: "llama-cpp", url: null, apiKey: null, model: null },
+    engine: { kind: "llama-cpp", url: null, model: null },
   });
 });
 
@@ -69,7 +71,16 @@ test("remote engine settings are nested under engine", () => {
 test("cleared fields are sent as null so a re-send clears them on the server", () => {
   const engine = serverSettings(getter({ "engine.url": "   " })).engine as Record<string, unknown>;
   assert.equal(engine.url, null);
-  assert.ok("apiKey" in engine);
+  assert.equal(engine.model, null);
+});
+
+test("an empty API key is left out: null would wipe REFACT_LSP_API_KEY on the server", () => {
+  for (const empty of ["", "   ", undefined, null, 42]) {
+    const engine = serverSettings(getter({ "engine.apiKey": empty })).engine as Record<string, unknown>;
+    assert.ok(!("apiKey" in engine), `apiKey ${JSON.stringify(empty)} was sent as ${JSON.stringify(engine.apiKey)}`);
+  }
+  const engine = serverSettings(getter({ "engine.apiKey": " sk-test " })).engine as Record<string, unknown>;
+  assert.equal(engine.apiKey, "sk-test");
 });
 
 test("wrong types and unknown engine kinds fall back to the defaults", () => {
@@ -79,6 +90,7 @@ test("wrong types and unknown engine kinds fall back to the defaults", () => {
       maxTokens: -5,
       maxLines: 2.5,
       timeBudgetMs: "fast",
+      candidates: 0,
       completeInComments: "yes",
       enable: "all",
       "engine.kind": "tensorflow",
@@ -88,6 +100,7 @@ test("wrong types and unknown engine kinds fall back to the defaults", () => {
   assert.equal(settings.maxTokens, 128);
   assert.equal(settings.maxLines, 8);
   assert.equal(settings.timeBudgetMs, 1000);
+  assert.equal(settings.candidates, 1);
   assert.equal(settings.completeInComments, false);
   assert.deepEqual(settings.disabledLanguages, []);
   assert.equal((settings.engine as Record<string, unknown>).kind, "llama-cpp");
@@ -109,13 +122,7 @@ test("serverSettings passes other keys through and wins", () => {
   assert.equal(settings.nCtx, 8192);
   assert.equal(settings.nGpuLayers, 0);
   assert.equal(settings.maxTokens, 32);
-  assert.deepEqual(settings.engine, {
-    kind: "llama-cpp",
-    url: null,
-    apiKey: null,
-    model: null,
-    timeoutS: 5,
-  });
+  assert.deepEqual(settings.engine, { kind: "llama-cpp", url: null, model: null, timeoutS: 5 });
 });
 
 test("enable per language: false entries are disabled", () => {
@@ -134,6 +141,16 @@ test("enable '*': false disables every known language not switched on", () => {
 test("enable that is not an object disables nothing", () => {
   assert.deepEqual(disabledLanguages(undefined, ["python"]), []);
   assert.deepEqual(disabledLanguages(["python"], ["python"]), []);
+  assert.equal(languageEnabled("all", "python"), true);
+});
+
+test("one language is switched in the user's enable map, the others kept", () => {
+  const enable = withLanguage({ "*": true, markdown: false }, "python", false);
+  assert.deepEqual(enable, { "*": true, markdown: false, python: false });
+  assert.equal(languageEnabled(enable, "python"), false);
+  assert.equal(languageEnabled(enable, "go"), true);
+  assert.equal(languageEnabled(withLanguage(enable, "python", true), "python"), true);
+  assert.deepEqual(withLanguage(undefined, "go", false), { go: false });
 });
 
 test("server command comes from serverPath and serverArgs", () => {
@@ -145,10 +162,13 @@ test("server command comes from serverPath and serverArgs", () => {
   assert.deepEqual(serverCommand(getter({ serverPath: "" })).command, "refact-lsp");
 });
 
-test("only server path and args changes need a restart", () => {
-  assert.equal(needsRestart((s) => s === "refact.serverPath"), true);
-  assert.equal(needsRestart((s) => s === "refact.serverArgs"), true);
-  assert.equal(needsRestart((s) => s === "refact.model"), false);
+test("server path and args changes and a cleared API key need a restart", () => {
+  assert.equal(needsRestart((s) => s === "refact.serverPath", getter()), true);
+  assert.equal(needsRestart((s) => s === "refact.serverArgs", getter()), true);
+  assert.equal(needsRestart((s) => s === "refact.model", getter()), false);
+  // The running server would keep a key that is no longer sent.
+  assert.equal(needsRestart((s) => s === "refact.engine.apiKey", getter({ "engine.apiKey": "" })), true);
+  assert.equal(needsRestart((s) => s === "refact.engine.apiKey", getter({ "engine.apiKey": "k2" })), false);
 });
 
 test("status follows the model load progress", () => {
@@ -162,6 +182,14 @@ test("status follows the model load progress", () => {
   assert.equal(statusView("error", "no model").isError, true);
   assert.match(statusView("loading", "Loading model").text, /loading/);
   assert.match(statusView("ready").text, /check/);
+});
+
+test("a pause shows in the status bar unless the server needs attention", () => {
+  assert.match(statusView("ready", undefined, { kind: PauseKind.Off }).text, /off/);
+  assert.match(statusView("loading", "x", { kind: PauseKind.Snoozed, until: Date.now() + 60_000 }).text, /snoozed/);
+  assert.match(statusView("ready", undefined, { kind: PauseKind.Language, languageId: "go" }).text, /off for go/);
+  assert.equal(statusView("error", "no model", { kind: PauseKind.Off }).isError, true);
+  assert.doesNotMatch(statusView("stopped", undefined, { kind: PauseKind.Off }).text, /off/);
 });
 
 test("every contributed setting is used (trace.server is read by the client library)", () => {
