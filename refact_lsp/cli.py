@@ -85,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     from refact_lsp.server import create_server
+    from refact_lsp.transport import serve_stdio, serve_tcp
 
     server = create_server(_settings(args))
     if args.tcp:
-        server.start_tcp(args.host, args.port)
+        serve_tcp(server, args.host, args.port)
     else:
-        server.start_io()
+        serve_stdio(server)
     return 0
 
 
@@ -113,29 +114,21 @@ def _complete_main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"refact-lsp: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 2
-    from refact_lsp.completion import Completer, Result
     from refact_lsp.documents import UTF32, Document, Position
-    from refact_lsp.engines import create_engine
     from refact_lsp.engines.base import EngineError
     from refact_lsp.models import ModelError
+    from refact_lsp.service import CompletionService
 
-    settings = _settings(args)
-    try:
-        engine = create_engine(settings, TerminalProgress())
-    except (ModelError, EngineError) as exc:
-        _fail(exc)
-        return 1
     document = Document(path.resolve().as_uri(), text, 0, None, encoding=UTF32)
-    completer = Completer(engine, settings)
+    service = CompletionService(_settings(args), {document.uri: document},
+                                tell=lambda message: None, progress=TerminalProgress)
     position = Position(int(match["line"]) - 1, int(match["col"]) - 1)
     try:
-        prepared = completer.prepare(document, position)
-        result = prepared if isinstance(prepared, Result) else completer.run(prepared)
-    except EngineError as exc:  # a shared engine that fails mid-way
+        result = service.complete_now(document.uri, position)
+    except (ModelError, EngineError) as exc:  # no model, or a shared engine that fails
         _fail(exc)
         return 1
-    finally:
-        engine.close()
+    assert result is not None  # the document is open: it is the only one
     if args.json:
         generation = result.generation
         print(json.dumps({
@@ -162,6 +155,12 @@ class TerminalProgress:
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
         self.last = -1
+
+    def begin(self, title: str) -> None:
+        """Nothing: the download and load say what they do as they go."""
+
+    def end(self, message: str) -> None:
+        """Nothing: the completion printed next says it is done."""
 
     def __call__(self, done: int, total: int | None, message: str) -> None:
         if total:

@@ -184,6 +184,10 @@ class Completer:
             self._regions[uri] = prefix[:start]
             return start
 
+    def stats_dict(self) -> dict[str, Any]:
+        """`refact/stats`: the counters and which engine serves."""
+        return {**dataclasses.asdict(self.stats), "engine": self.engine.description}
+
     def forget(self, uri: str) -> None:
         """A closed document leaves nothing behind."""
         with self._lock:

@@ -24,6 +24,9 @@ from refact_lsp.secrets import origin
 from refact_lsp.text import StrEnum
 
 ENV_PREFIX = "REFACT_LSP_"
+# The settings an engine is made with: a change loads it again (Settings.needs_new_engine).
+ENGINE_SETTINGS = ("model", "cache_dir", "template", "n_ctx", "n_threads", "n_gpu_layers",
+                   "flash_attn", "kv_reuse", "candidates", "engine")
 MAX_CANDIDATES = 8  # candidates are decoded side by side: each costs a KV sequence
 
 
@@ -109,6 +112,14 @@ class Settings:
             problems.append("engine.url moved to another host: the API key given for the "
                             "old one is not sent there; set engine.apiKey again for it")
         return updated, problems
+
+    def needs_new_engine(self, old: Settings) -> bool:
+        """Whether going from `old` to these settings takes loading the engine again:
+        a setting it was made with changed, or the jump ladder was turned on or off (its
+        room in the KV cache is made at load; other changes of jumpPromptMs and
+        jumpStartMs apply at once)."""
+        return any(getattr(self, name) != getattr(old, name) for name in ENGINE_SETTINGS) \
+            or (self.jump_prompt_ms > 0) != (old.jump_prompt_ms > 0)
 
     def budgets(self, model_n_ctx: int | None = None) -> tuple[int, int]:
         """Prefix and suffix token budgets: the prompt never exceeds n_ctx - max_tokens.

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
@@ -102,6 +103,16 @@ def origin(url: str | None) -> tuple[str, str, int | None] | None:
     scheme = parts.scheme.lower()
     port = port or {"http": 80, "https": 443}.get(scheme)
     return scheme, (parts.hostname or "").lower(), port
+
+
+def api_keys(values: Mapping[str, Any]) -> Iterator[str]:
+    """The strings given as engine.apiKey in a settings payload, whatever the spelling of
+    the key and even of a wrong type: they are secrets before a problem quotes one."""
+    engine = values.get("engine")
+    for key, value in engine.items() if isinstance(engine, Mapping) else ():
+        if re.sub(r"[_-]", "", str(key)).lower() == "apikey":
+            items = value if isinstance(value, (list, tuple)) else [value]
+            yield from (str(item) for item in items if item is not None)
 
 
 class RedactingFilter(logging.Filter):

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from refact_lsp.config import Settings
 from refact_lsp.framing import Broken, MessageReader
 from refact_lsp.server import create_server
+from refact_lsp.transport import receive as receive_bytes
 from tests.raw_client import RawServer, encode, frame, inline_params, tiny_server
 from tests.tiny_gguf import write_tiny_refact_gguf
 
@@ -372,7 +373,7 @@ def test_notifications_leave_nothing_behind() -> None:
     server.protocol._send_data = lambda data: None  # no client: answers go nowhere
 
     def receive(message: dict[str, Any]) -> None:
-        server.receive(json.dumps({"jsonrpc": "2.0", **message}).encode())
+        receive_bytes(server, json.dumps({"jsonrpc": "2.0", **message}).encode())
 
     receive({"id": 1, "method": "initialize", "params": {"capabilities": {}}})
     for version in range(1, 200):

@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 
 from tests.engine_servers import free_port
-from tests.raw_client import RawServer, encode, tiny_server
+from tests.raw_client import RawServer, encode, frame, tiny_server
 from tests.support.fake_openai import SUGGESTION, FakeEngine
 from tests.tiny_gguf import write_tiny_refact_gguf
 
 URI = "file:///work/trust.py"
 TEXT = "import os\n\n\ndef f(x):\n    \n"
 KEY = "sk-trust-boundary-5c8e1d2f7a9b"
+LONE = "s = '\ud800'\n\n\ndef f(x):\n    \n"  # a lone surrogate: valid JSON, no character
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ def test_token_counts_never_wait_on_the_engine(tmp_path: Path, engine: FakeEngin
     thread that reads the next message: minutes)."""
     engine.tokenizer_delay_s = 0.5
     server = start(tmp_path, options=remote(engine))
-    complete(server)  # loaded: the template was found with the server's tokenizer
+    assert suggested(complete(server))  # loaded: the server's tokenizer found the template
     at_load = engine.tokenized
     lines = "".join(f"value_{i} = compute({i}, 'text {i}')\n" for i in range(450))
     big = "file:///work/big.py"
@@ -169,9 +170,10 @@ def test_token_counts_never_wait_on_the_engine(tmp_path: Path, engine: FakeEngin
     answer = server.request("refact/documentText", {"textDocument": {"uri": big}},
                             timeout=30)
     assert answer["result"]["version"] == 1
-    server.request("textDocument/inlineCompletion", {
+    answer = server.request("textDocument/inlineCompletion", {
         "textDocument": {"uri": big}, "position": {"line": 452, "character": 4},
         "context": {"triggerKind": 2}}, timeout=30)
+    assert suggested(answer["result"]["items"])
     assert time.monotonic() - started < 20
     assert engine.tokenized - at_load <= 3  # warm-ups teach the estimate, a call each
     assert server.close() == 0
@@ -186,7 +188,7 @@ def test_a_long_key_echoed_by_the_engine_leaves_no_piece_of_it_anywhere(
     but its last character)."""
     long_key = "sk-" + "".join(f"{i:03d}abcdef" for i in range(40))
     server = start(tmp_path, "-v", options=remote(engine, apiKey=long_key))
-    engine.generate = "echo-key"
+    engine.generate = "echo-token"
     assert complete(server) == []
     assert server.shown_messages()
     assert server.close() == 0
@@ -383,11 +385,13 @@ def test_a_request_with_a_null_method_is_answered_with_its_id(tmp_path: Path) ->
 def test_a_lone_surrogate_does_not_stop_completions_on_an_http_engine(
         tmp_path: Path, engine: FakeEngine) -> None:
     server = start(tmp_path, options=remote(engine))
-    lone = "file:///work/lone.py"
-    server.send_bytes(encode({"jsonrpc": "2.0", "method": "textDocument/didOpen",
-                              "params": {"textDocument": {
-                                  "uri": lone, "languageId": "python", "version": 1,
-                                  "text": "s = '\ud800'\n\n\ndef f(x):\n    \n"}}}))
+    lone = "file:///work/lone.py"  # escaped in JSON ("\\ud800"), as JSON allows
+    server.send_bytes(frame(json.dumps({"jsonrpc": "2.0", "method": "textDocument/didOpen",
+                                        "params": {"textDocument": {
+                                            "uri": lone, "languageId": "python",
+                                            "version": 1, "text": LONE}}}).encode()))
+    assert server.request("refact/documentText",
+                          {"textDocument": {"uri": lone}})["result"]["text"] == LONE
     answer = server.request("textDocument/inlineCompletion", {
         "textDocument": {"uri": lone}, "position": {"line": 4, "character": 4},
         "context": {"triggerKind": 2}})

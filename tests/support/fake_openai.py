@@ -4,12 +4,14 @@ while the LSP server runs: for faults, hostile answers and what the server sends
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 SUGGESTION = "return x + 1"
+SPECIAL_OR_CHARACTER = re.compile(r"<\|[a-z_]+\|>|.", re.DOTALL)
 
 
 class FakeEngine:
@@ -19,14 +21,16 @@ class FakeEngine:
     JSON), wrong-shape and odd-event (JSON, but not what OpenAI sends), no-events (a
     stream with none), bad-gateway (a proxy's 502), single-json (a whole completion
     without streaming), echo-key (an error that repeats the request's Authorization
-    header, as a careless proxy might), keep-alive (SSE comments, for ever), empty-events
+    header, as a careless proxy might), echo-token (the key alone, in plain words),
+    keep-alive (SSE comments, for ever), empty-events
     (events without text, for ever), endless (a token an event, for ever), huge-line (a
     64 MB line without an end), huge-body (a 64 MB answer that is not a stream), nested
     (JSON nested 100,000 deep) or shouting (a good stream typed TEXT/EVENT-STREAM).
 
     Every request is recorded in `seen` as (method, path, Authorization header, body).
-    With `tokenizer_delay_s` set, POST /tokenize counts tokens (a character each, as
-    vLLM's endpoint answers) after that delay, counted in `tokenized`."""
+    With `tokenizer_delay_s` set, POST /tokenize counts tokens (a character each, a
+    `<|...|>` special token one, in vLLM's endpoint's shape) after that delay, counted
+    in `tokenized`."""
 
     def __init__(self) -> None:
         self.load = "ok"
@@ -51,8 +55,9 @@ class FakeEngine:
                 if self.path == "/tokenize" and engine.tokenizer_delay_s is not None:
                     time.sleep(engine.tokenizer_delay_s)
                     engine.tokenized += 1
+                    tokens = SPECIAL_OR_CHARACTER.findall(body["prompt"])
                     engine.reply(self, 200, "application/json",
-                                 json.dumps({"tokens": list(range(len(body["prompt"])))}))
+                                 json.dumps({"tokens": list(range(len(tokens)))}))
                 elif self.path != "/v1/completions":
                     self.send_error(404)  # no tokenizer endpoints: counts are estimated
                 else:
@@ -87,6 +92,9 @@ class FakeEngine:
             self.reply(handler, 200, "TEXT/EVENT-STREAM; charset=utf-8", "".join(
                 f"data: {json.dumps(event)}\n\n" for event in completion_events())
                 + "data: [DONE]\n\n")
+        elif mode == "echo-token":  # the key alone, without "Bearer", in plain words
+            token = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
+            self.reply(handler, 500, "text/plain", f"no such token {token}")
         elif mode == "echo-key":
             self.reply(handler, 500, "text/plain",
                        f"upstream failed for {handler.headers.get('Authorization')}")
