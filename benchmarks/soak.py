@@ -15,7 +15,7 @@ of more than 50 MB after warm-up, or more threads than after warm-up.
     .venv/bin/python -m benchmarks.soak --keystrokes 20000 --documents 20 --big 100
     .venv/bin/python -m benchmarks.soak --model qwen2.5-coder-0.5b   # the real model
 
-By default the server runs the tiny random-weight model of tests/tiny_gguf.py: the
+By default the server runs the tiny random-weight model of tests/support/tiny_gguf.py: the
 criteria are about the server, and the model's share of memory is fixed at load.
 """
 
@@ -33,11 +33,8 @@ from pathlib import Path
 
 from lsprotocol import types
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.replay import Block, Editor, _plain, function_blocks, keys, proc_status  # noqa: E402
-from tests.tiny_gguf import write_tiny_refact_gguf  # noqa: E402
+from benchmarks.replay import Block, Editor, _plain, function_blocks, keys, proc_status
+from tests.support.tiny_gguf import write_tiny_refact_gguf
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 MAX_GROWTH_MB = 50.0

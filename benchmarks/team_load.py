@@ -30,18 +30,17 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.replay import Block, function_blocks, keys, percentile  # noqa: E402
-from refact_lsp import models  # noqa: E402
-from tests.engine_servers import (  # noqa: E402
+from benchmarks.replay import Block, function_blocks, keys, percentile
+from refact_lsp import models
+from tests.support.engine_servers import (
     EngineProcess,
     free_port,
     llama_server_binary,
     start_llama_cpp_server,
     start_llama_server,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 MODEL = "qwen2.5-coder-0.5b"
 REQUEST_TIMEOUT_S = 60.0

@@ -37,10 +37,7 @@ from typing import Any
 import httpx
 from lsprotocol import types
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.replay import (  # noqa: E402
+from benchmarks.replay import (
     Block,
     Editor,
     function_blocks,
@@ -48,7 +45,7 @@ from benchmarks.replay import (  # noqa: E402
     memory_mb,
     percentile,
 )
-from refact_lsp import models  # noqa: E402
+from refact_lsp import models
 
 MODEL = "qwen2.5-coder-0.5b"
 SERVER_FLAGS: list[str] = []  # such as ["-v"] to see the server's debug log
@@ -199,7 +196,7 @@ async def pause(editor: Editor, uri: str, at: types.Position, block: Block, inde
 async def replay_llama_server(binary: Path, model_path: Path, blocks: list[Block],
                               person: Person) -> Run:
     """The same keystrokes the llama.vim way, straight to llama.cpp's server."""
-    from tests.engine_servers import free_port, start_llama_server
+    from tests.support.engine_servers import free_port, start_llama_server
 
     run = Run("llama-server")
     log = Path(tempfile.mkdtemp(prefix="replay-")) / "llama-server.log"
@@ -305,7 +302,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def _built_llama_server() -> Path | None:
-    from tests.engine_servers import llama_server_binary
+    from tests.support.engine_servers import llama_server_binary
 
     return llama_server_binary()
 

@@ -22,7 +22,7 @@ from refact_lsp.chat import (
     chat_template_for,
     parse_messages,
 )
-from tests.tiny_gguf import write_tiny_refact_gguf
+from tests.support.tiny_gguf import write_tiny_refact_gguf
 
 SYSTEM, USER, ASSISTANT = Role.SYSTEM, Role.USER, Role.ASSISTANT
 

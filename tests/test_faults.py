@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from refact_lsp import models
-from tests.raw_client import RawServer, inline_params, tiny_server
 from tests.support.fake_openai import SUGGESTION, FakeEngine
-from tests.tiny_gguf import write_tiny_refact_gguf
+from tests.support.raw_client import RawServer, inline_params, tiny_server
+from tests.support.tiny_gguf import write_tiny_refact_gguf
 
 URI = "file:///work/faults.py"
 TEXT = "import os\n\n\ndef f(x):\n    \n"

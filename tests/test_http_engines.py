@@ -26,7 +26,7 @@ from refact_lsp.engines.base import Engine, EngineError, EngineUnavailable, Gene
 from refact_lsp.engines.http import template_from_name
 from refact_lsp.prompts import render
 from tests.conftest import server_command
-from tests.engine_servers import (
+from tests.support.engine_servers import (
     EngineProcess,
     free_port,
     llama_server_binary,

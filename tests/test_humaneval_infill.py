@@ -15,7 +15,7 @@ from benchmarks.humaneval_infill import compare, execute, tasks
 from benchmarks.humaneval_infill.__main__ import scores_from_log
 from benchmarks.humaneval_infill.client import accept
 from benchmarks.humaneval_infill.raw import MAX_TOKENS
-from tests.engine_servers import free_port, llama_server_binary, start_llama_server
+from tests.support.engine_servers import free_port, llama_server_binary, start_llama_server
 
 
 def test_task_counts_are_those_of_bavarian_et_al():

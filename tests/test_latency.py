@@ -24,7 +24,7 @@ from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Generation, GenerationRequest
 from refact_lsp.engines.llama_cpp import EXACT_MS, LlamaCppEngine
 from refact_lsp.prompts import FimOrder, render
-from tests.raw_client import RawServer, tiny_server
+from tests.support.raw_client import RawServer, tiny_server
 
 SOURCE = (Path(sysconfig.get_paths()["stdlib"]) / "textwrap.py").read_text()
 HEAD, BODY = SOURCE[:3000], SOURCE[3000:6000]  # about 700 tokens each

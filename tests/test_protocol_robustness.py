@@ -25,8 +25,8 @@ from refact_lsp.config import Settings
 from refact_lsp.framing import Broken, MessageReader
 from refact_lsp.server import create_server
 from refact_lsp.transport import receive as receive_bytes
-from tests.raw_client import RawServer, encode, frame, inline_params, tiny_server
-from tests.tiny_gguf import write_tiny_refact_gguf
+from tests.support.raw_client import RawServer, encode, frame, inline_params, tiny_server
+from tests.support.tiny_gguf import write_tiny_refact_gguf
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))  # more for a longer local run
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602

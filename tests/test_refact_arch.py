@@ -17,9 +17,7 @@ pytest.importorskip("gguf")
 from refact_lsp.engines.base import Generation, GenerationRequest  # noqa: E402
 from refact_lsp.engines.llama_cpp import LlamaCppEngine  # noqa: E402
 from refact_lsp.prompts import FimOrder, render  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_gguf import (  # noqa: E402
+from tests.support.tiny_gguf import (  # noqa: E402
     EOT_ID,
     FIM_MIDDLE_ID,
     FIM_PREFIX_ID,

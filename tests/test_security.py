@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_servers import free_port
-from tests.raw_client import encode, tiny_server
-from tests.tiny_gguf import write_tiny_refact_gguf
+from tests.support.engine_servers import free_port
+from tests.support.raw_client import encode, tiny_server
+from tests.support.tiny_gguf import write_tiny_refact_gguf
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(),
                                 reason="reads the process's sockets from Linux's /proc")

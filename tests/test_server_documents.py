@@ -21,7 +21,7 @@ from tree_sitter import Parser
 
 from refact_lsp.documents import Position
 from refact_lsp.languages import language_for
-from tests.raw_client import RawServer, tiny_server
+from tests.support.raw_client import RawServer, tiny_server
 from tests.test_documents import positions, reference_offset, texts
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))  # more for a longer local run

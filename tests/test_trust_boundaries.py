@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from tests.engine_servers import free_port
-from tests.raw_client import RawServer, encode, frame, tiny_server
+from tests.support.engine_servers import free_port
 from tests.support.fake_openai import SUGGESTION, FakeEngine
-from tests.tiny_gguf import write_tiny_refact_gguf
+from tests.support.raw_client import RawServer, encode, frame, tiny_server
+from tests.support.tiny_gguf import write_tiny_refact_gguf
 
 URI = "file:///work/trust.py"
 TEXT = "import os\n\n\ndef f(x):\n    \n"

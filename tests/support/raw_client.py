@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tests.tiny_gguf import write_tiny_refact_gguf
+from tests.support.tiny_gguf import write_tiny_refact_gguf
 
 TIMEOUT_S = 60.0  # generous: the CPUs are shared, and a model may be loading
 MEMORY_LIMIT = 8 << 30  # address space: a test that asks for a huge context fails fast
