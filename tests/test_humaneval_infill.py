@@ -178,7 +178,9 @@ def test_the_raw_reference_answers_a_task_the_same_after_the_task_before_it(
         model_path, kv_reuse: bool, monkeypatch):
     """The reference is plain llama.cpp: every prompt exact, so its answer to a task does
     not depend on what ran before. With the server's cache (runs kept at new places) it
-    does, which cost the raw model 12 points on a full CPU run (README, session 10)."""
+    does, which cost the raw model 7.6 points on the full single-line set on a CPU
+    (benchmarks/humaneval_infill/results: single-cpu.jsonl.gz against
+    single-cpu-raw-exact.jsonl.gz)."""
     from benchmarks.humaneval_infill.__main__ import _raw_engine
     from benchmarks.humaneval_infill.raw import RawModel
     from refact_lsp.engines import llama_cpp
