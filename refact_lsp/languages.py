@@ -1,4 +1,4 @@
-"""Languages are data: one `grammars/<name>.scm` query file per language.
+"""Languages are data: one `refact_lsp/grammars/<name>.scm` query file per language.
 
 Each query file starts with a header of `; key: value` lines that says where the grammar
 comes from and which files it is for, for example::
@@ -9,9 +9,11 @@ comes from and which files it is for, for example::
     ; extensions: .py .pyi
     ; line-comment: #
 
-(`; inherits: NAME` takes the captures of grammars/NAME.scm, for a grammar that is a
-variant of another, such as TSX of TypeScript) and then captures the nodes the context
-extractor and the stop rules need:
+(`; inherits: NAME` adds the captures of grammars/NAME.scm, and of what that one
+inherits, for grammars that extend another: C++ of C, TSX of TypeScript; a file with no
+`; module:` is not a language, only such a shared part, as ecmascript.scm is for
+JavaScript and TypeScript) and then captures the nodes the context extractor and the
+stop rules need:
 `@definition` (with its `@name`, where it has one), `@block`, `@statement`, `@import`,
 `@comment`, `@string` and `@arguments`. Adding a language is installing its grammar wheel
 and adding such a file, no code.
@@ -25,8 +27,7 @@ import importlib.resources
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import PurePosixPath
 
 from tree_sitter import Language as TsLanguage
 from tree_sitter import Query
@@ -75,13 +76,9 @@ class _Spec:
 
 
 def _grammar_files() -> dict[str, str]:
-    """The query files: installed as `refact_lsp.grammars`, or beside the package in a
-    source checkout used without installing (PYTHONPATH)."""
-    try:
-        root: Any = importlib.resources.files("refact_lsp.grammars")
-    except ModuleNotFoundError:
-        root = Path(__file__).resolve().parent.parent / "grammars"
-    return {entry.name[:-4]: entry.read_text(encoding="utf-8")
+    """The query files, package data of `refact_lsp.grammars`."""
+    root = importlib.resources.files("refact_lsp.grammars")
+    return {entry.name.removesuffix(".scm"): entry.read_text(encoding="utf-8")
             for entry in root.iterdir() if entry.name.endswith(".scm")}
 
 
@@ -89,12 +86,13 @@ def _grammar_files() -> dict[str, str]:
 def _specs() -> tuple[_Spec, ...]:
     specs = []
     files = _grammar_files()
-    for name, source in sorted(files.items()):
-        header = _header(source)
-        if header.get("inherits") in files:
-            source += files[header["inherits"]]
+    inherited = {_header(source).get("inherits") for source in files.values()}
+    for name in sorted(files):
+        header = _header(files[name])
         if "module" not in header:
-            log.warning("grammars/%s.scm has no '; module:' header; skipped", name)
+            if name not in inherited:
+                log.warning("grammars/%s.scm has no '; module:' header and nothing "
+                            "inherits it; skipped", name)
             continue
         specs.append(_Spec(
             name=name,
@@ -103,9 +101,19 @@ def _specs() -> tuple[_Spec, ...]:
             language_ids=tuple(header.get("language-ids", name).split()),
             extensions=tuple(header.get("extensions", "").split()),
             line_comment=header.get("line-comment", "#"),
-            source=source,
+            source=_source(name, files),
         ))
     return tuple(specs)
+
+
+def _source(name: str, files: dict[str, str]) -> str:
+    """A query file with what it inherits, and what that inherits (each file once)."""
+    source, seen = "", set()
+    while name in files and name not in seen:
+        seen.add(name)
+        source += files[name] + "\n"
+        name = _header(files[name]).get("inherits", "")
+    return source
 
 
 def _header(source: str) -> dict[str, str]:

@@ -623,6 +623,21 @@ def test_every_issue_language_loads_with_the_captures_it_needs(name: str) -> Non
     assert language.line_comment and language.language_ids and language.extensions
 
 
+def test_grammars_take_what_they_inherit_down_the_chain() -> None:
+    """TSX inherits TypeScript, which inherits the part it shares with JavaScript; C++
+    inherits C. A shared part is no language, and a cycle of inherits ends."""
+    def patterns(name: str) -> int:
+        language = languages.load(name)
+        assert language is not None
+        return language.query.pattern_count
+
+    assert patterns("tsx") == patterns("typescript") > patterns("javascript")
+    assert patterns("cpp") > patterns("c")
+    assert languages.load("ecmascript") is None
+    looped = {"a": "; inherits: b\n(a) @x\n", "b": "; inherits: a\n(b) @y\n"}
+    assert languages._source("a", looped) == looped["a"] + "\n" + looped["b"] + "\n"
+
+
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda sample: sample.language)
 def test_language_from_language_id_and_from_extension(sample: Sample) -> None:
     by_id = Document("untitled:Untitled-1", "", 0, sample.language_id)

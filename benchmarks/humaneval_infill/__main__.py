@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -160,6 +161,16 @@ def run_shards(args: argparse.Namespace) -> list[Score]:
     return scores_from_log(lines)
 
 
+def log_lines(paths: Iterable[str | Path]) -> list[str]:
+    """The lines of `--log` files, as written or gzip-compressed (`.gz`: the logs kept in
+    results/)."""
+    lines = []
+    for path in map(Path, paths):
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as log:
+            lines += [line.rstrip("\n") for line in log if line.strip()]
+    return lines
+
+
 def scores_from_log(lines: list[str]) -> list[Score]:
     """Scores per kind and system from `--log` lines, in the order they first appear."""
     scores: dict[tuple[str, str], Score] = {}
@@ -220,11 +231,11 @@ def main() -> None:
                              "with --from-logs")
     parser.add_argument("--shard", help=argparse.SUPPRESS)  # I/N: the share of one job
     parser.add_argument("--from-logs", nargs="+", metavar="LOG",
-                        help="run nothing: print the scores of earlier --log files")
+                        help="run nothing: print the scores of earlier --log files "
+                             "(plain or .gz)")
     args = parser.parse_args()
     if args.from_logs:
-        scores = scores_from_log([line for name in args.from_logs
-                                  for line in Path(name).read_text().splitlines() if line])
+        scores = scores_from_log(log_lines(args.from_logs))
     elif args.jobs > 1:
         if not args.log:
             parser.error("--jobs needs --log: each job writes its lines beside it as it goes")

@@ -1,6 +1,7 @@
 """python -m benchmarks.humaneval_infill.compare --server LOG... --reference LOG...
 
-The server against the raw model on the tasks that both sets of `--log` files have:
+The server against the raw model on the tasks that both sets of `--log` files (plain or
+`.gz`) have:
 pass@1 by the hole's size, and the tasks that one passes and the other fails, by what
 the server wrote. The two sides may come from different runs: the server's rows from a
 full run, the reference's from a run of the raw model alone (`--systems raw`), which
@@ -15,7 +16,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from benchmarks.humaneval_infill.__main__ import RAW_NAMES, SERVER
+from benchmarks.humaneval_infill.__main__ import RAW_NAMES, SERVER, log_lines
 
 SIZES = ((1, 1, "1"), (2, 3, "2-3"), (4, 6, "4-6"), (7, 10_000, "7+"))
 
@@ -24,12 +25,10 @@ def rows(paths: Iterable[Path], systems: Iterable[str]) -> dict[str, dict]:
     """task id -> its row, from the log lines of these systems (a later line wins)."""
     names = set(systems)
     found = {}
-    for path in paths:
-        for line in Path(path).read_text().splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                if entry["system"] in names:
-                    found[entry["task"]] = entry
+    for line in log_lines(paths):
+        entry = json.loads(line)
+        if entry["system"] in names:
+            found[entry["task"]] = entry
     return found
 
 

@@ -1,18 +1,9 @@
-; module: tree_sitter_typescript
-; function: language_typescript
-; language-ids: typescript
-; extensions: .ts .mts .cts
-; line-comment: //
+; What JavaScript and TypeScript share (javascript.scm and typescript.scm inherit it).
+; Not a language of its own: no module.
 
 (function_declaration name: (identifier) @name) @definition
 (generator_function_declaration name: (identifier) @name) @definition
-(function_signature name: (identifier) @name) @definition
-(class_declaration name: (type_identifier) @name) @definition
-(abstract_class_declaration name: (type_identifier) @name) @definition
-(interface_declaration name: (type_identifier) @name) @definition
-(type_alias_declaration name: (type_identifier) @name) @definition
-(enum_declaration name: (identifier) @name) @definition
-(internal_module name: (_) @name) @definition
+(class_declaration name: (_) @name) @definition
 (method_definition name: (property_identifier) @name) @definition
 (lexical_declaration
   (variable_declarator
@@ -22,8 +13,6 @@
 [
   (statement_block)
   (class_body)
-  (interface_body)
-  (enum_body)
   (switch_body)
   (switch_case)
   (switch_default)
@@ -35,18 +24,8 @@
   (variable_declaration)
   (function_declaration)
   (generator_function_declaration)
-  (function_signature)
   (class_declaration)
-  (abstract_class_declaration)
-  (interface_declaration)
-  (type_alias_declaration)
-  (enum_declaration)
-  (ambient_declaration)
   (method_definition)
-  (method_signature)
-  (abstract_method_signature)
-  (public_field_definition)
-  (property_signature)
   (class_static_block)
   (if_statement)
   (for_statement)
@@ -55,6 +34,7 @@
   (do_statement)
   (try_statement)
   (switch_statement)
+  (with_statement)
   (labeled_statement)
   (return_statement)
   (throw_statement)
