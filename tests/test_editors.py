@@ -4,6 +4,7 @@ Neovim runs headless with editors/nvim as its config and completes a Python line
 Debian's 0.7 through the omni popup, on 0.12+ through the ghost text, and the documented
 <Tab> mapping accepts either; :RefactToggle, everywhere and per buffer, keeps requests
 from reaching the server (counted on the wire). Emacs 28 runs in batch mode with eglot and
+
 editors/emacs/refact-lsp.el and completes the same line with completion-at-point.
 `.ci/run` installs both (editors/ci.sh); without an editor binary its test is skipped.
 The Helix config is checked for shape only: Debian has no Helix.
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from refact_lsp import __version__
+
+pytestmark = pytest.mark.model  # starts the server or loads a model (conftest.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 EDITORS = ROOT / "editors"

@@ -26,6 +26,8 @@ from tests.support.fake_openai import SUGGESTION, FakeEngine
 from tests.support.raw_client import RawServer, inline_params, tiny_server
 from tests.support.tiny_gguf import write_tiny_refact_gguf
 
+pytestmark = pytest.mark.model  # starts the server or loads a model (conftest.py)
+
 URI = "file:///work/faults.py"
 TEXT = "import os\n\n\ndef f(x):\n    \n"
 API_KEY = "sk-fault-test-4d1f9a7b2c"

@@ -35,6 +35,8 @@ from tests.support.engine_servers import (
 )
 from tests.test_server import SOURCE, apply, capabilities, edit, inline, open_document
 
+pytestmark = pytest.mark.model  # starts the server or loads a model (conftest.py)
+
 API_KEY = "sk-refact-test-7f3a9c1e5b"  # the openai server requires it
 
 # About 900 tokens: evaluating it takes long enough on a CPU to cancel in the middle.

@@ -26,6 +26,8 @@ from refact_lsp.engines.llama_cpp import EXACT_MS, LlamaCppEngine
 from refact_lsp.prompts import FimOrder, render
 from tests.support.raw_client import RawServer, tiny_server
 
+pytestmark = pytest.mark.model  # starts the server or loads a model (conftest.py)
+
 SOURCE = (Path(sysconfig.get_paths()["stdlib"]) / "textwrap.py").read_text()
 HEAD, BODY = SOURCE[:3000], SOURCE[3000:6000]  # about 700 tokens each
 SUFFIX = "\n\ndef main():\n    pass\n"

@@ -38,6 +38,7 @@ def test_the_catalog_model_is_whole_and_verified(model_path):
     assert model_path.with_suffix(".sha256").read_text().strip() == entry.sha256
 
 
+@pytest.mark.model  # runs the command line
 def test_an_unreachable_hub_is_one_clear_line(tmp_path, capfd):
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     source = tmp_path / "a.py"

@@ -28,6 +28,8 @@ from refact_lsp.transport import receive as receive_bytes
 from tests.support.raw_client import RawServer, encode, frame, inline_params, tiny_server
 from tests.support.tiny_gguf import write_tiny_refact_gguf
 
+pytestmark = pytest.mark.model  # starts the server or loads a model (conftest.py)
+
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))  # more for a longer local run
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
 SERVER_NOT_INITIALIZED = -32002

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.model  # starts the server or loads a model (conftest.py)
+
 pytest.importorskip("llama_cpp")
 pytest.importorskip("gguf")
 

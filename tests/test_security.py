@@ -18,8 +18,9 @@ from tests.support.engine_servers import free_port
 from tests.support.raw_client import encode, tiny_server
 from tests.support.tiny_gguf import write_tiny_refact_gguf
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(),
-                                reason="reads the process's sockets from Linux's /proc")
+pytestmark = [pytest.mark.model,  # starts the server (conftest.py)
+              pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(),
+                                 reason="reads the process's sockets from Linux's /proc")]
 
 
 def inet_sockets(pid: int) -> list[tuple[str, str, str]]:

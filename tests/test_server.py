@@ -14,6 +14,8 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import TEST_MODEL, server_command
 
+pytestmark = pytest.mark.model  # starts the server or loads a model (conftest.py)
+
 URI = "file:///work/example.py"
 
 SOURCE = '''import math

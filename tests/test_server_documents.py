@@ -24,6 +24,8 @@ from refact_lsp.languages import language_for
 from tests.support.raw_client import RawServer, tiny_server
 from tests.test_documents import positions, reference_offset, texts
 
+pytestmark = pytest.mark.model  # starts the server or loads a model (conftest.py)
+
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))  # more for a longer local run
 LANGUAGES = {"python": "py", "javascript": "js"}
 WHOLE = None  # a change without a range: the whole text

@@ -25,6 +25,8 @@ from tests.support.fake_openai import SUGGESTION, FakeEngine
 from tests.support.raw_client import RawServer, encode, frame, tiny_server
 from tests.support.tiny_gguf import write_tiny_refact_gguf
 
+pytestmark = pytest.mark.model  # starts the server or loads a model (conftest.py)
+
 URI = "file:///work/trust.py"
 TEXT = "import os\n\n\ndef f(x):\n    \n"
 KEY = "sk-trust-boundary-5c8e1d2f7a9b"

@@ -1,0 +1,89 @@
+"""A scripted engine for the model-free tier: a character tokenizer, canned generations
+and a fake clock. It decodes its canned text one character (token) at a time through
+the request's stop checks and cancel flag, as the real engines do, so that completion,
+worker and service logic can be tested in milliseconds."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopReason
+from refact_lsp.prompts import TEMPLATES, FimTemplate, Prompt
+
+Answer = Callable[[GenerationRequest], str]
+
+
+@dataclass
+class FakeClock:
+    """Time that moves only when told to (`advance`), or by `per_token` each token."""
+
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class ScriptedEngine(Engine):
+    """Answers each request with the next of `answers` (a text, or a function of the
+    request), ended by the model (EOS) unless a stop check or the cancel flag ends it
+    first. `logprobs` gives each answer's mean log-probability, in order; `alternatives`
+    makes the engine sample candidates beside the first (their texts from `answers`
+    too). `on_token` runs before each token: a test can cancel, or block, there."""
+
+    answers: list[str | Answer] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    template: FimTemplate = TEMPLATES["qwen"]
+    n_ctx: int = 4096
+    clock: FakeClock = field(default_factory=FakeClock)
+    seconds_per_token: float = 0.0
+    on_token: Callable[[int], None] = lambda index: None
+    candidates: bool = False
+    description: str = "scripted engine"
+    requests: list[GenerationRequest] = field(default_factory=list)
+    warmed: list[Prompt] = field(default_factory=list)
+    closed: bool = False
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        self.requests.append(request)
+        first = self._decode(request, request.should_stop)
+        if self.candidates:
+            first.alternatives = [self._decode(request, stop) for stop in request.more_stops]
+        return first
+
+    def _decode(self, request: GenerationRequest, stop: Callable[[str], bool]) -> Generation:
+        answer = self.answers.pop(0) if self.answers else ""
+        text = answer(request) if callable(answer) else answer
+        logprob = self.logprobs.pop(0) if self.logprobs else -0.1
+        generation = Generation("", StopReason.EOS, prompt_tokens=len(request.prompt.text),
+                                mean_logprob=logprob)
+        for index, char in enumerate(text[:request.max_tokens]):
+            self.on_token(index)
+            if request.cancel.is_set():
+                generation.stopped_by = StopReason.CANCELLED
+                return generation
+            self.clock.advance(self.seconds_per_token)
+            generation.text += char
+            generation.generated_tokens += 1
+            if stop(generation.text):
+                generation.stopped_by = StopReason.STOP
+                return generation
+        if len(text) > request.max_tokens:
+            generation.stopped_by = StopReason.MAX_TOKENS
+        return generation
+
+    def warm(self, prompt: Prompt, cancel: threading.Event,
+             short_prompts: Sequence[Prompt] = ()) -> int:
+        self.warmed.append(prompt)
+        return len(prompt.text)
+
+    def close(self) -> None:
+        self.closed = True
