@@ -28,10 +28,22 @@ from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopR
 from refact_lsp.prompts import Prompt, render
 from refact_lsp.text import name_of
 
-# After a jump to code the engine's cache does not hold, the prefix and suffix budgets of
-# the smaller windows that serve, one after the other, until the full one is evaluated
-# (Settings.jump_prompt_ms): each rung about four times the one before.
-JUMP_WINDOWS = ((48, 16), (192, 64), (768, 256))
+
+@dataclass(frozen=True)
+class Rung:
+    """A smaller window that serves after a jump to code the engine's cache does not
+    hold, until the full one is evaluated (Settings.jump_prompt_ms)."""
+
+    prefix_tokens: int
+    suffix_tokens: int
+    enclosing: bool  # inside the definition around the cursor, with the file's outline
+
+
+# Smallest first. The small ones are the definition the cursor is in (its signature and
+# as much of its body as fits) with the imports and enclosing signatures: the last 48
+# tokens before the cursor, what they were before, rarely told the model what it needed.
+JUMP_RUNGS = (Rung(128, 32, enclosing=True), Rung(384, 128, enclosing=True),
+              Rung(768, 256, enclosing=False))
 MAX_REGION_CHARS = 4000  # a longer cursor region is cut: its start moves closer
 TOP_LEVEL_LINE = re.compile(r"^\S", re.MULTILINE)
 
@@ -54,7 +66,7 @@ class Job:
     after: str = ""
     warm_only: bool = False  # evaluate the prompt for later requests, generate nothing
     unhealed_prompt: Prompt | None = None  # with the indentation, for when the model refuses it
-    short_prompts: tuple[Prompt, ...] = ()  # the same in smaller windows (JUMP_WINDOWS)
+    short_prompts: tuple[Prompt, ...] = ()  # the same in smaller windows (JUMP_RUNGS)
     short_unhealed_prompts: tuple[Prompt, ...] = ()
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -133,8 +145,9 @@ class Completer:
         prefix = ctx.prefix[:len(ctx.prefix) - len(plan.heal)] if plan.heal else ctx.prefix
         region_start = self._region_start(document.uri, prefix)
         region_chars = len(prefix) - region_start
-        smaller = [self._window(document, offset, *budgets) for budgets in JUMP_WINDOWS
-                   if budgets[0] < prefix_budget] \
+        smaller = [self._window(document, offset, rung.prefix_tokens, rung.suffix_tokens,
+                                enclosing=rung.enclosing)
+                   for rung in JUMP_RUNGS if rung.prefix_tokens < prefix_budget] \
             if settings.jump_prompt_ms > 0 and self.engine.serves_short_prompts else []
 
         def prompt_for(window: context_mod.Context, healed: bool) -> Prompt:
@@ -155,7 +168,7 @@ class Completer:
 
     def _window(self, document: Document, offset: int, prefix_budget: int, suffix_budget: int,
                 other_documents: Sequence[Document] = (),
-                files_budget: int = 0) -> context_mod.Context:
+                files_budget: int = 0, enclosing: bool = False) -> context_mod.Context:
         """The context window of these budgets, its edges kept where they still fit
         (`context.build(keep=...)`), so that typing does not move them."""
         key = (document.uri, prefix_budget, suffix_budget)
@@ -163,7 +176,7 @@ class Completer:
             keep = self._windows.get(key)
         ctx = context_mod.build(document, offset, self.engine.count_tokens, prefix_budget,
                                 suffix_budget, other_documents=other_documents,
-                                files_budget=files_budget, keep=keep)
+                                files_budget=files_budget, keep=keep, enclosing=enclosing)
         with self._lock:
             self._windows[key] = (ctx.start, len(document.text) - ctx.end)
         return ctx
@@ -218,9 +231,10 @@ class Completer:
         if suggestion is None:
             return Result("", job.start, job.start, "nothing to suggest", generation)
         end = job.line_end if suggestion.replaces_line_suffix else job.start
-        with self._lock:
-            self.cache.put(job.uri, job.before, job.after, suggestion.text,
-                           suggestion.replaces_line_suffix)
+        if not generation.short_window:  # a smaller window's answer is replaced by a
+            with self._lock:  # larger one's at the next request, not served again
+                self.cache.put(job.uri, job.before, job.after, suggestion.text,
+                               suggestion.replaces_line_suffix)
         return Result(suggestion.text, job.start, end, generation.stopped_by, generation)
 
     def _attempt(self, job: Job, prompt: Prompt, short_prompts: tuple[Prompt, ...],

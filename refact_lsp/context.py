@@ -74,6 +74,7 @@ NEAR_CHARS = 2_000  # names used this close before the cursor choose other files
 SNIPPET_MAX_LINES = 40
 COUNT_CACHE_SIZE = 1 << 15
 MAX_CACHED_CHARS = 1024  # token counts of longer pieces are not remembered
+MAX_SPAN_CHARS = 1 << 16  # a definition is looked at this far after the cursor at most
 
 _OVER = sys.maxsize  # the cost of a cut past the budget
 _INDENT = re.compile(r"[ \t]*")
@@ -105,7 +106,8 @@ class Context:
 
 def build(document: Document, offset: int, count_tokens: CountTokens, prefix_budget: int,
           suffix_budget: int, *, other_documents: Sequence[Document] = (),
-          files_budget: int = 0, keep: tuple[int, int] | None = None) -> Context:
+          files_budget: int = 0, keep: tuple[int, int] | None = None,
+          enclosing: bool = False) -> Context:
     """The context at string index `offset`; budgets are in `count_tokens` tokens.
 
     Counts are remembered for the `count_tokens` last passed (compared with `==`, so the
@@ -116,6 +118,11 @@ def build(document: Document, offset: int, count_tokens: CountTokens, prefix_bud
     at a line start is kept where the syntax would now choose a nearer one: a half-typed
     line (an open string or bracket) can change how the parser sees code far away, and a
     window that shrank for one keystroke costs the KV cache the text it dropped.
+
+    With `enclosing`, the windows stay inside the definition the cursor is in (its
+    signature first), as much of it as the budgets allow, and the outline brings the
+    imports and the signatures around it: a small window of the code that matters, not
+    of the last lines before the cursor.
     """
     text = document.text
     offset = max(0, min(offset, len(text)))
@@ -123,9 +130,11 @@ def build(document: Document, offset: int, count_tokens: CountTokens, prefix_bud
     tree = document.tree()
     syntax = _Syntax(document, tree, offset) if tree is not None else None
     keep_start, keep_end = (keep[0], len(text) - keep[1]) if keep else (None, None)
+    span = syntax.definition_span(offset) if enclosing and syntax is not None else None
     start, outline = _prefix_window(text, offset, prefix_budget, count, count_tokens, syntax,
-                                    keep_start)
-    end = _suffix_window(text, offset, suffix_budget, count, count_tokens, syntax, keep_end)
+                                    keep_start, span)
+    end = _suffix_window(text, offset, suffix_budget, count, count_tokens, syntax, keep_end,
+                         span)
     line_prefix, line_suffix = _cursor_line(text, offset)
     situation = _situation(text, offset, line_prefix, line_suffix, syntax)
     files: tuple[ContextFile, ...] = ()
@@ -263,6 +272,23 @@ class _Syntax:
                 bodies[(body.start_byte, body.end_byte)] = (definition, body)
         return sorted(bodies.values(), key=lambda pair: pair[0].start_byte)
 
+    def definition_span(self, offset: int) -> tuple[int, int] | None:
+        """The lines of the innermost definition around a cursor, as (the start of its
+        first line, the start of the line after its last), or None at the top level.
+        Enclosure is taken as in `_outline_parts`: a blank line after a function's last
+        statement is still inside it."""
+        pairs = self.enclosing(max(0, _end_of_text_before(self.text, offset) - 1))
+        if not pairs:
+            return None
+        definition = pairs[-1][0]
+        start = self.char(definition.start_byte)
+        tail = self.text[self._cursor:self._cursor + MAX_SPAN_CHARS].encode(
+            "utf-8", "surrogatepass")
+        end = self._cursor + len(tail[:max(0, definition.end_byte - self.cursor_byte)]
+                                 .decode("utf-8", "ignore"))
+        after = self.text.find("\n", end)
+        return line_start(self.text, start), len(self.text) if after < 0 else after + 1
+
     def imports(self, before: int) -> list[_Part]:
         """Imports at the left margin of the file's head that end before a string index."""
         limit = self.byte(before)
@@ -320,10 +346,11 @@ class _Side:
     """One side of the cursor: its cuts, the test for boundaries and the cells' representatives."""
 
     def __init__(self, text: str, offset: int, budget: int, count: CountTokens,
-                 syntax: _Syntax | None, forward: bool) -> None:
+                 syntax: _Syntax | None, forward: bool,
+                 span: tuple[int, int] | None = None) -> None:
         self.text = text
         self.syntax = syntax
-        self.cuts = _walk(text, offset, budget, count, forward)
+        self.cuts = _walk(text, offset, budget, count, forward, span)
         self.representatives = self._representatives(_cell(len(text), budget, forward),
                                                      forward)
 
@@ -380,9 +407,10 @@ class _Side:
 
 def _prefix_window(text: str, offset: int, budget: int, count: CountTokens,
                    count_tokens: CountTokens, syntax: _Syntax | None,
-                   keep: int | None) -> tuple[int, str]:
-    """Where the prefix window starts, and the outline of what it cut off."""
-    side = _Side(text, offset, budget, count, syntax, forward=False)
+                   keep: int | None, span: tuple[int, int] | None = None) -> tuple[int, str]:
+    """Where the prefix window starts (not before `span`'s start), and the outline of
+    what it cut off."""
+    side = _Side(text, offset, budget, count, syntax, forward=False, span=span)
     plain = side.choose(budget, keep)
     if plain is None:
         return _inside_line(text, offset, budget, count_tokens, forward=False), ""
@@ -404,16 +432,20 @@ def _prefix_window(text: str, offset: int, budget: int, count: CountTokens,
 
 
 def _suffix_window(text: str, offset: int, budget: int, count: CountTokens,
-                   count_tokens: CountTokens, syntax: _Syntax | None, keep: int | None) -> int:
-    """Where the suffix window ends."""
-    cut = _Side(text, offset, budget, count, syntax, forward=True).choose(budget, keep)
+                   count_tokens: CountTokens, syntax: _Syntax | None, keep: int | None,
+                   span: tuple[int, int] | None = None) -> int:
+    """Where the suffix window ends (not after `span`'s end)."""
+    side = _Side(text, offset, budget, count, syntax, forward=True, span=span)
+    cut = side.choose(budget, keep)
     if cut is None:
         return _inside_line(text, offset, budget, count_tokens, forward=True)
     return cut.pos
 
 
-def _walk(text: str, offset: int, budget: int, count: CountTokens, forward: bool) -> list[_Cut]:
-    """Line starts from the cursor outward, each with the tokens between it and the cursor.
+def _walk(text: str, offset: int, budget: int, count: CountTokens, forward: bool,
+          span: tuple[int, int] | None = None) -> list[_Cut]:
+    """Line starts from the cursor outward, each with the tokens between it and the cursor,
+    none outside `span` (line starts: the first and the one after the last line).
 
     Lines are counted until the budget is passed; then they go on, uncounted, to the end of
     that grid cell, so that the cell's representative is known. Empty where not even the
@@ -421,6 +453,8 @@ def _walk(text: str, offset: int, budget: int, count: CountTokens, forward: bool
     """
     reach = REACH_CHARS_PER_TOKEN * max(budget, 0)
     bound = min(len(text), offset + reach) if forward else max(0, offset - reach)
+    if span is not None:  # _next_line takes the line break at the bound itself, or before
+        bound = min(bound, span[1]) if forward else max(bound, span[0] - 1, 0)
     cell = _cell(len(text), budget, forward)
     cuts: list[_Cut] = []
     cost, limit, pos = 0, None, offset

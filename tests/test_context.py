@@ -437,3 +437,26 @@ def test_long_pieces_of_a_line_are_counted_but_not_remembered() -> None:
     cached = context._counts.counter(counting)
     assert cached.cache_info().currsize < 10
     assert max(calls) > 1024  # the long pieces were counted all the same
+
+
+def test_an_enclosing_window_is_the_definition_with_the_files_outline() -> None:
+    """A small window after a jump is the function the cursor is in, its signature first,
+    with the imports and the class around it in the outline, not the last lines before
+    the cursor whatever they are."""
+    source = ("import os\nimport sys\n\n\nclass Shapes:\n    '''Areas.'''\n\n"
+              + "".join(f"    def other_{i}(self):\n        return {i}\n\n" for i in range(30))
+              + "    def area(self, width, height):\n        scale = 2\n"
+              "        return width * ‸\n\n    def after(self):\n        return 0\n")
+    doc, offset = at_cursor(source)
+    ctx = build(doc, offset, count, 400, 100, enclosing=True)
+    assert ctx.prefix.startswith("import os\nimport sys\n")
+    assert "class Shapes:\n" in ctx.outline and "other_29" not in ctx.prefix
+    assert ctx.prefix.endswith("    def area(self, width, height):\n        scale = 2\n"
+                               "        return width * ")
+    assert ctx.suffix == "\n"  # the definition's last line: not the next method
+    plain = build(doc, offset, count, 400, 100)
+    assert "other_29" in plain.prefix and "def after" in plain.suffix
+    small = build(doc, offset, count, 12, 4, enclosing=True)  # what fits of it
+    assert small.prefix.endswith("return width * ") and "other_29" not in small.prefix
+    top = at_cursor("x = 1\ny = ‸\n")
+    assert build(*top, count, 400, 100, enclosing=True) == build(*top, count, 400, 100)
