@@ -112,7 +112,7 @@ class Definition(NamedTuple):
     line: int  # its first line, decorators included
     body_line: int  # the first line after the header (end_line + 1 where there is no body)
     end_line: int
-    depth: int  # how many definitions enclose it: 0 at the top level
+    depth: int  # how many definitions enclose it, namespaces and modules aside: 0 at the top
 
     @property
     def kind(self) -> DefinitionKind:
@@ -210,8 +210,9 @@ def _extract(language: Language, root: Node, data: bytes
             kind = DefinitionKind.METHOD
         if (start, end) in named:
             first = decorated.get((start, end), node)  # decorators belong to what they decorate
+            depth = sum(1 for _, outer in enclosing if outer is not DefinitionKind.MODULE)
             result.append(_definition(data, node, _body(language, node), named[(start, end)][1],
-                                      kind, len(enclosing), first.start_point.row))
+                                      kind, depth, first.start_point.row))
         enclosing.append((end, kind))
     return result, [statements[key] for key in sorted(statements)]
 
@@ -412,6 +413,7 @@ class _Catalog:
         self._by_folder: dict[str, tuple[str, ...]] = {}
         self._by_namespace: dict[str, tuple[str, ...]] = {}
         self._go_modules: dict[str, tuple[str, str] | None] = {}
+        self._crate_names: dict[str, str] = {}
 
     def add(self, path: str) -> None:
         if path not in self.known:
@@ -433,8 +435,10 @@ class _Catalog:
         for namespace in new:
             _add(self._by_namespace, namespace, path)
 
-    def forget_go_modules(self) -> None:
+    def forget_manifests(self) -> None:
+        """go.mod and Cargo.toml files are read again when next needed."""
         self._go_modules.clear()
+        self._crate_names.clear()
 
     # FileLookup (imports.py)
     def exists(self, path: str) -> bool:
@@ -451,10 +455,22 @@ class _Catalog:
         return list(self._by_namespace.get(namespace, ()))
 
     def crate_source(self, name: str) -> str | None:
-        names = {name, name.replace("_", "-")}
+        """A library crate's `src` folder, by the name in its Cargo.toml (else its folder's)."""
         found = sorted(posixpath.dirname(path) for path in self._by_basename.get("lib.rs", ())
-                       if posixpath.basename(posixpath.dirname(posixpath.dirname(path))) in names)
+                       if posixpath.basename(posixpath.dirname(path)) == "src"
+                       and self._crate_name(posixpath.dirname(posixpath.dirname(path))) == name)
         return found[0] if found else None
+
+    def _crate_name(self, folder: str) -> str:
+        if folder not in self._crate_names:
+            try:
+                with open(posixpath.join(folder, "Cargo.toml"), encoding="utf-8") as file:
+                    match = _CARGO_NAME.search(file.read(65536))
+            except OSError:
+                match = None
+            name = match.group(1) if match else posixpath.basename(folder)
+            self._crate_names[folder] = name.replace("-", "_")
+        return self._crate_names[folder]
 
     def go_module(self, path: str) -> tuple[str, str] | None:
         folder = posixpath.dirname(path)
@@ -549,8 +565,8 @@ class WorkspaceIndex:
             if name in (".gitignore", "exclude") or os.path.isdir(key):
                 self.filter.forget(posixpath.dirname(key) if name == ".gitignore" else key)
                 self.rescan()
-            elif name == "go.mod":
-                self.catalog.forget_go_modules()
+            elif name in ("go.mod", "Cargo.toml"):
+                self.catalog.forget_manifests()
             elif key not in self._open:
                 self._changes[key] = (None, 0.0)
 
