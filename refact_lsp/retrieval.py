@@ -193,6 +193,7 @@ class _Finder:
         self.own = record.names() if record else set()
         self.related: list[str] = []  # the files of the modules the file imports, in order
         self.found: dict[tuple[str, int], tuple[tuple, Reason, Definition]] = {}
+        self.followed: set[tuple[str, str]] = set()  # (file, name) re-exports looked through
 
     def run(self) -> None:
         for imp in self.imports:
@@ -220,20 +221,18 @@ class _Finder:
             self._scope(self._files(self.language, self.path, imp))
 
     def _on_module(self, imp: Import) -> None:
-        """Names used near the cursor that a module the file imports whole defines."""
-        files = self._files(self.language, self.path, imp)
-        self.related.extend(files)
+        """Names used near the cursor on a module the file imports whole (`np.array`)."""
         if imp.alias in self.rank:
-            self._scope(files)
+            self._scope(self._files(self.language, self.path, imp))
 
     def _scope(self, files: Sequence[str]) -> None:
         self.related.extend(files)
         for path in files:
             record = self.index.file(path)
-            for definition in record.definitions if record else ():
-                rank = self.rank.get(definition.name)
-                if rank is not None and definition.depth == 0 and definition.name not in self.own:
-                    self._add([(path, definition)], (0, rank), Reason.IMPORTED)
+            found = record.top_level(self.rank.keys() - self.own) if record else []
+            for definition in found:
+                self._add([(path, definition)], (0, self.rank[definition.name]),
+                          Reason.IMPORTED)
 
     def _named(self, name: str, rank: int) -> None:
         """A name's definitions in the imported modules (methods too), else its top-level
@@ -270,14 +269,20 @@ class _Finder:
                  depth: int) -> list[tuple[str, Definition]]:
         """Where the module `imp` names defines `name`, through its re-exports."""
         found: list[tuple[str, Definition]] = []
-        for path in self._files(language, importer, imp):
+        files = self._files(language, importer, imp)
+        for path in files:
             record = self.index.file(path)
-            if record is None:
-                continue
             here = _defined(record, name, top_level=True)
             if here:
+                self.related.append(path)
                 found.extend((path, definition) for definition in here)
-            elif depth < REEXPORT_DEPTH:
+        if found or depth >= REEXPORT_DEPTH or self._files(
+                language, importer, imp.child(name, language)):
+            return found[:MAX_PLACES_PER_NAME]  # a module of that name: the caller's to use
+        for path in files:
+            record = self.index.file(path)
+            if record is not None and (path, name) not in self.followed:
+                self.followed.add((path, name))  # star re-exports may form a lattice
                 found.extend(self._reexported(record, name, depth))
         return found[:MAX_PLACES_PER_NAME]
 
@@ -314,23 +319,20 @@ def _definition_candidate(index: WorkspaceIndex, path: str, rank: tuple, reason:
         head = tuple(line.rstrip("\r") for line in lines[definition.line:definition.body_line])
         if len("\n".join(head)) > HEADER_MAX_CHARS:
             head = head[:1]
+        outlined = record is not None and definition.kind in _OUTLINED
         body = tuple(line.rstrip("\r") for line in _body_lines(
-            lines, definition, record.definitions if record else ()))
+            lines, definition, record.members(definition) if outlined else ()))
     budget = max(0, SNIPPET_MAX_LINES - len(head))
     return _Candidate(rank, path, definition.line, definition.end_line, head, body[:budget],
                       reason, comment)
 
 
 def _body_lines(lines: list[str], definition: Definition,
-                others: Sequence[Definition]) -> list[str]:
-    """A definition's body; a class's with its members' bodies left out, an outline."""
-    if definition.kind not in _OUTLINED:
-        return lines[definition.body_line:definition.end_line + 1]
+                members: Sequence[Definition]) -> list[str]:
+    """A definition's body, with its members' bodies left out (an outline of a class)."""
     hidden = set()
-    for member in others:
-        if (member.depth == definition.depth + 1 and definition.line <= member.line
-                and member.end_line <= definition.end_line):
-            hidden.update(range(member.body_line, member.end_line + 1))
+    for member in members:
+        hidden.update(range(member.body_line, member.end_line + 1))
     return [lines[number] for number in range(definition.body_line, definition.end_line + 1)
             if number not in hidden]
 

@@ -13,16 +13,19 @@ hidden, vendored and build folders (`SKIPPED_FOLDERS`, virtual environments), fi
 The index only reads.
 
 Cost. Work is done in `build_step`s of one folder or one file each, meant for a
-`BackgroundIndexer` thread. Tree-sitter holds the GIL while it parses or queries, so the
-text is handed to the parser in slices and queries run over ranges of the file: between
-slices the interpreter can hand the GIL to a request. Open documents' edits wait
-`EDIT_QUIET_S` so that typing does not reparse the file at every keystroke.
+`BackgroundIndexer` thread; files are parsed in a child process at a lower priority
+(`Extractor` says why), so the thread mostly waits, without the GIL. Open documents'
+edits wait `EDIT_QUIET_S` so that typing does not reparse the file at every keystroke.
+The records are plain tuples, which the garbage collector does not track: a large index
+does not lengthen its full collections, which hold the GIL.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
+import multiprocessing
 import os
 import posixpath
 import re
@@ -30,6 +33,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
@@ -51,8 +56,7 @@ SKIPPED_FOLDERS = frozenset({
     "Pods", "DerivedData", "coverage", "htmlcov", "bazel-bin", "bazel-out", "bazel-testlogs",
 })  # and every folder whose name starts with "." (.git, .venv, .tox, .next, .cache ...)
 VIRTUALENV_MARKER = "pyvenv.cfg"
-READ_SLICE_BYTES = 8192  # the parser reads the text in slices of this size ...
-QUERY_SLICE_BYTES = 32768  # ... and queries run over ranges of this size: see Cost above
+CHILD_NICENESS = 10  # the parsing process's priority below the server's
 HEADER_MAX_CHARS = 400  # a longer signature is kept by its first line
 EDIT_QUIET_S = 1.0  # an open document is reindexed once its edits pause this long
 TEXT_CACHE_FILES = 16  # file texts kept for retrieval's snippets
@@ -119,15 +123,19 @@ class Definition(NamedTuple):
         return DefinitionKind(self.kind_value)
 
 
+_NAME, _LINE, _END_LINE, _DEPTH = (Definition._fields.index(field)
+                                   for field in ("name", "line", "end_line", "depth"))
+
+
 class SourceFile(NamedTuple):
     """What the index keeps of one file. Its definitions and imports are kept as plain
     tuples (the collector does not track those, nor tuples of them; it does track named
-    tuples) and read through `definitions` and `imports`."""
+    tuples), the definitions in the order of their names, to be found by bisection."""
 
     path: str  # absolute, with "/"
     language: str  # the grammar's name
     stamp: tuple[int, int] | None  # (mtime_ns, size) of the text read from disk
-    definition_rows: tuple[tuple, ...]
+    definition_rows: tuple[tuple, ...]  # Definition fields, by name and line
     import_rows: tuple[tuple, ...]
     namespaces: tuple[str, ...]
     text: str | None = None  # an open document's text, which the disk does not hold
@@ -136,41 +144,50 @@ class SourceFile(NamedTuple):
     def of(cls, path: str, language: str, stamp: tuple[int, int] | None,
            found: Iterable[Definition], imported: Iterable[Import],
            namespaces: tuple[str, ...], text: str | None = None) -> SourceFile:
-        return cls(path, language, stamp, tuple(tuple(row) for row in found),
-                   tuple(tuple(row) for row in imported), namespaces, text)
+        rows = sorted((tuple(row) for row in found), key=lambda row: (row[_NAME], row[_LINE]))
+        return cls(path, language, stamp, tuple(rows), tuple(tuple(row) for row in imported),
+                   namespaces, text)
 
     @property
-    def definitions(self) -> tuple[Definition, ...]:
-        return tuple(Definition._make(row) for row in self.definition_rows)
+    def definitions(self) -> list[Definition]:
+        """All of them, in file order."""
+        return sorted((Definition._make(row) for row in self.definition_rows),
+                      key=lambda definition: (definition.line, definition.depth))
 
     @property
     def imports(self) -> tuple[Import, ...]:
         return tuple(Import._make(row) for row in self.import_rows)
 
     def names(self) -> set[str]:
-        return {row[0] for row in self.definition_rows}
+        return {row[_NAME] for row in self.definition_rows}
 
     def defined(self, name: str) -> list[Definition]:
         """The definitions of `name` here."""
-        return [Definition._make(row) for row in self.definition_rows if row[0] == name]
+        rows = self.definition_rows
+        index = bisect.bisect_left(rows, name, key=_row_name)
+        found = []
+        while index < len(rows) and rows[index][_NAME] == name:
+            found.append(Definition._make(rows[index]))
+            index += 1
+        return found
+
+    def top_level(self, names: Iterable[str]) -> list[Definition]:
+        """The top-level definitions of these names."""
+        return [definition for name in names for definition in self.defined(name)
+                if definition.depth == 0]
+
+    def members(self, outer: Definition) -> list[Definition]:
+        """The definitions directly inside another."""
+        return [Definition._make(row) for row in self.definition_rows
+                if row[_DEPTH] == outer.depth + 1 and outer.line <= row[_LINE]
+                and row[_END_LINE] <= outer.end_line]
+
+
+def _row_name(row: tuple) -> str:
+    return row[_NAME]
 
 
 # -- extraction --------------------------------------------------------------------------
-
-
-def parse_sliced(parser: Parser, data: bytes):  # -> Tree
-    """Parse handing the text over in slices, so that the GIL can pass between them."""
-    return parser.parse(lambda byte, _point: data[byte:byte + READ_SLICE_BYTES])
-
-
-def _matches(query, root: Node, size: int) -> Iterator[dict[str, list[Node]]]:
-    """The query's matches over the file, range by range (a match across ranges comes
-    once per range)."""
-    for start in range(0, max(size, 1), QUERY_SLICE_BYTES):
-        cursor = QueryCursor(query)
-        cursor.set_byte_range(start, min(size, start + QUERY_SLICE_BYTES))
-        for _, match in cursor.matches(root):
-            yield match
 
 
 def definitions(language: Language, root: Node, data: bytes) -> list[Definition]:
@@ -185,7 +202,7 @@ def _extract(language: Language, root: Node, data: bytes
     named: dict[tuple[int, int], tuple[Node, str]] = {}
     unnamed: dict[tuple[int, int], Node] = {}  # Python's decorated definitions, Rust's impls
     statements: dict[tuple[int, int], Node] = {}
-    for match in _matches(query, root, len(data)):
+    for _, match in QueryCursor(query).matches(root):
         for node in match.get("import", ()):
             statements[(node.start_byte, node.end_byte)] = node
         found, names = match.get("definition"), match.get("name")
@@ -278,6 +295,73 @@ def read_source(path: str) -> tuple[bytes, tuple[int, int]] | None:
     if len(data) > MAX_FILE_BYTES or b"\0" in data[:BINARY_PROBE_BYTES]:
         return None
     return data, (stat.st_mtime_ns, stat.st_size)
+
+
+_parsers = threading.local()  # a parser per language and thread (they are not shareable)
+
+
+def index_file(path: str, text: str | None = None) -> SourceFile | None:
+    """What the index keeps of one file, from `text` (an editor's) or else from disk; None
+    where the file is missing, too large, binary or of no known language."""
+    language = language_of(path)
+    if language is None:
+        return None
+    if text is not None:
+        data, stamp = text.encode("utf-8", "surrogatepass"), None
+    else:
+        read = read_source(path)
+        if read is None:
+            return None
+        data, stamp = read
+    parsers = _parsers.__dict__
+    parser = parsers.get(language.name) or parsers.setdefault(
+        language.name, Parser(language.ts_language))
+    root = parser.parse(data).root_node
+    found, statements = _extract(language, root, data)
+    return SourceFile.of(path, language.name, stamp, found,
+                         _import_statements(language, root, statements),
+                         imports.namespaces(language.name, data.decode("utf-8", "replace")),
+                         text)
+
+
+class Extractor:
+    """Runs `index_file` in a child process at a lower priority, or, not `isolated` (for
+    tests), in the calling thread.
+
+    Why a process: tree-sitter holds the GIL for a whole parse, a quarter of a second for
+    a 1 MB file on these cores, and the bindings' way to parse in pieces (a read callback)
+    leaks every piece in tree-sitter 0.26.1. A child parses without touching the server's
+    GIL, the scheduler gives requests the CPU first, and a grammar that crashes on some
+    file costs that file, not the server.
+    """
+
+    def __init__(self, isolated: bool = True) -> None:
+        self.isolated = isolated
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __call__(self, path: str, text: str | None) -> SourceFile | None:
+        if not self.isolated:
+            return index_file(path, text)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority)
+        try:
+            return self._pool.submit(index_file, path, text).result()
+        except BrokenProcessPool:
+            log.warning("indexing %s ended the parsing process; the file is skipped", path)
+            self._pool = None
+            return None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(CHILD_NICENESS)
 
 
 # -- which files -------------------------------------------------------------------------
@@ -513,7 +597,8 @@ class WorkspaceIndex:
     Thread-safe: one thread builds (`build_step`), any thread feeds changes and reads.
     """
 
-    def __init__(self, roots: Iterable[str | os.PathLike[str]]) -> None:
+    def __init__(self, roots: Iterable[str | os.PathLike[str]], isolated: bool = True) -> None:
+        self.extractor = Extractor(isolated)
         self.filter = FileFilter([normalize(os.path.realpath(root)) for root in roots
                                   if os.path.isdir(root)])
         self.catalog = _Catalog()
@@ -527,7 +612,6 @@ class WorkspaceIndex:
         self._queue: OrderedDict[str, None] = OrderedDict()
         self._changes: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
         self._open: set[str] = set()
-        self._parsers: dict[str, Parser] = {}
         self._texts: OrderedDict[str, tuple[tuple[int, int], list[str]]] = OrderedDict()
         self.rescan()
 
@@ -604,6 +688,10 @@ class WorkspaceIndex:
                     return True
         finally:
             self._building.release()
+
+    def close(self) -> None:
+        """End the parsing process (the index stays readable)."""
+        self.extractor.close()
 
     def pending(self) -> bool:
         with self._lock:
@@ -700,8 +788,8 @@ class WorkspaceIndex:
 
     def _next_change(self) -> tuple[str, str | None] | None:
         now = time.monotonic()
-        for path, (text, when) in self._changes.items():
-            if text is None or now - when >= EDIT_QUIET_S:
+        for path, (text, when) in self._changes.items():  # a document just opened: at once
+            if text is None or path not in self._files or now - when >= EDIT_QUIET_S:
                 del self._changes[path]
                 return path, text
         return None
@@ -726,31 +814,18 @@ class WorkspaceIndex:
         return True
 
     def _index(self, path: str, text: str | None, known: SourceFile | None) -> None:
-        language = language_of(path)
-        if text is not None:
-            data, stamp = text.encode("utf-8", "surrogatepass"), None
-        else:
-            if known is not None and known.stamp is not None and _stamp(path) == known.stamp:
-                return  # unchanged since indexed
-            read = read_source(path)
-            if read is None or language is None or not self.filter.accepts(path):
-                with self._lock:
-                    self._drop(path)
-                return
-            data, stamp = read
-        if language is None:
-            return
-        parser = self._parsers.get(language.name) or self._parsers.setdefault(
-            language.name, Parser(language.ts_language))
-        tree = parse_sliced(parser, data)
-        found, statements = _extract(language, tree.root_node, data)
-        record = SourceFile.of(path, language.name, stamp, found, _import_statements(
-            language, tree.root_node, statements), imports.namespaces(
-            language.name, data.decode("utf-8", "replace")), text)
+        if text is None and known is not None and known.stamp is not None and (
+                _stamp(path) == known.stamp):
+            return  # unchanged since indexed
+        record = self.extractor(path, text) if text is not None or self.filter.accepts(
+            path) else None
         with self._lock:
             if text is None and path in self._open:
                 return  # an editor took the file over meanwhile
-            self._commit(record)
+            if record is None:
+                self._drop(path)
+            else:
+                self._commit(record)
 
     def _commit(self, record: SourceFile) -> None:
         old = self._files.get(record.path)

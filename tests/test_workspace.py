@@ -30,7 +30,8 @@ def write(root: Path, files: dict[str, str | bytes]) -> None:
 
 
 def built(root: Path) -> WorkspaceIndex:
-    index = WorkspaceIndex([root])
+    """The index of `root`, parsed in this process (a child costs a second to start)."""
+    index = WorkspaceIndex([root], isolated=False)
     while index.build_step(1.0):
         pass
     return index
@@ -217,6 +218,10 @@ def test_edits_wait_for_a_pause_before_the_file_is_parsed_again(
     index.document_changed(path, "def second(): pass\n")
     index.build_step(1.0)
     assert index.defining("first") == [path] and index.pending()
+    opened = normalize(tmp_path / "new.py")  # a document the index has not seen yet
+    index.document_changed(opened, "def third(): pass\n")
+    index.build_step(1.0)
+    assert index.defining("third") == [opened]
 
 
 def test_an_open_file_outside_the_roots_is_indexed_from_the_editor(tmp_path: Path) -> None:
@@ -255,7 +260,7 @@ def test_lines_of_a_file_changed_since_are_not_given(tmp_path: Path) -> None:
 
 def test_background_indexer_builds_and_waits_while_held(tmp_path: Path) -> None:
     write(tmp_path, {f"m{i}.py": f"def f{i}(): pass\n" for i in range(20)})
-    index = WorkspaceIndex([tmp_path])
+    index = WorkspaceIndex([tmp_path])  # parsed in a child process, as in the server
     indexer = BackgroundIndexer(index, rest_s=0.001, idle_s=0.01)
     indexer.start()
     try:
@@ -275,3 +280,4 @@ def test_background_indexer_builds_and_waits_while_held(tmp_path: Path) -> None:
         assert index.defining("fresh") == [normalize(tmp_path / "new.py")]
     finally:
         indexer.stop()
+        index.close()
