@@ -14,6 +14,7 @@ Run: nice -n 10 .venv/bin/python -m benchmarks.workspace_index [FOLDER]
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import shutil
 import statistics
@@ -53,10 +54,12 @@ def measure(folder: Path) -> None:
     quiet = _waits(lambda: time.perf_counter() < quiet_until)
     index = WorkspaceIndex([folder])
     indexer = BackgroundIndexer(index)
-    started = time.perf_counter()
+    pauses = _GcPauses()
+    started, cpu = time.perf_counter(), time.process_time()
     indexer.start()
     waits = _waits(index.pending)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    gc.callbacks.remove(pauses)
     indexer.stop()
     child_kb = sum(_status_kb("VmHWM", child.pid) for child in multiprocessing.active_children())
     index.close()
@@ -69,11 +72,29 @@ def measure(folder: Path) -> None:
           f"{child_kb / 1024:.1f} MB")
     print(f"longest single step (one file, parsed in the child): "
           f"{index.longest_step_s * 1000:.0f} ms")
+    print(f"the server's own CPU meanwhile: {cpu:.1f} s (all its threads, the ticking one "
+          f"included); its longest garbage collection: {pauses.longest * 1000:.1f} ms")
     for label, found in (("while indexing", waits), (f"the {QUIET_S:.0f} s before", quiet)):
         print(f"a request's wait for the GIL {label}: median "
               f"{statistics.median(found) * 1000:.2f} ms, p99 "
               f"{found[int(len(found) * 0.99)] * 1000:.1f} ms, max {found[-1] * 1000:.1f} ms "
               f"over {len(found)} ticks")
+
+
+class _GcPauses:
+    """The longest garbage collection, which holds the GIL throughout."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self)
+
+    def __call__(self, phase: str, _info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+        else:
+            self.longest = max(self.longest, now - self._started)
 
 
 def _waits(going: Callable[[], bool]) -> list[float]:

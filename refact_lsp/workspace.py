@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import os
@@ -60,6 +61,7 @@ CHILD_NICENESS = 10  # the parsing process's priority below the server's
 HEADER_MAX_CHARS = 400  # a longer signature is kept by its first line
 EDIT_QUIET_S = 1.0  # an open document is reindexed once its edits pause this long
 TEXT_CACHE_FILES = 16  # file texts kept for retrieval's snippets
+WALK_BATCH = 64  # files listed per step of the walk
 INDEX_CAPTURES = frozenset({"definition", "name", "import"})
 BODY_CAPTURES = frozenset({"block"})
 
@@ -429,9 +431,9 @@ class FileFilter:
     def forget(self, folder: str) -> None:
         """Reread a folder's .gitignore (and its subfolders') when next asked."""
         prefix = folder.rstrip("/") + "/"
-        for known in [known for known in self._chains if known == folder
-                      or known.startswith(prefix)]:
-            del self._chains[known]
+        for known in list(self._chains):  # a copy: the walk may add folders meanwhile
+            if known == folder or known.startswith(prefix):
+                self._chains.pop(known, None)
 
     def walk(self) -> Iterator[str]:
         """Every accepted file, one folder at a time, in a stable order."""
@@ -775,15 +777,18 @@ class WorkspaceIndex:
         """One unit of work; False where there is none."""
         with self._lock:
             change = self._next_change()
-            if change is None and self._walk is not None:
-                return self._walk_some()
-            path = change[0] if change else next(iter(self._queue), None)
-            if path is None:
-                return False
-            self._queue.pop(path, None)
-            text = change[1] if change else None
-            known = self._files.get(path)
-        self._index(path, text, known)
+            walk = self._walk if change is None else None
+            if walk is None:
+                path = change[0] if change else next(iter(self._queue), None)
+                if path is None:
+                    return False
+                self._queue.pop(path, None)
+                text = change[1] if change else None
+                known = self._files.get(path)
+        if walk is not None:  # the folders are read without the lock
+            self._walked(walk, list(itertools.islice(walk, WALK_BATCH)))
+        else:
+            self._index(path, text, known)
         return True
 
     def _next_change(self) -> tuple[str, str | None] | None:
@@ -794,24 +799,24 @@ class WorkspaceIndex:
                 return path, text
         return None
 
-    def _walk_some(self, count: int = 64) -> bool:
-        assert self._walk is not None
-        for path in self._walk:
-            self._seen.add(path)
-            if path not in self.catalog.known:
-                self.catalog.add(path)
-                self._queue[path] = None
-            elif path in self._files and path not in self._open:
-                self._queue[path] = None  # restamped when its turn comes
-            count -= 1
-            if count == 0:
-                return True
-        self._walk = None
-        for path in [path for path in self.catalog.known
-                     if path not in self._seen and path not in self._open]:
-            self._drop(path)
-        self._seen = set()
-        return True
+    def _walked(self, walk: Iterator[str], paths: list[str]) -> None:
+        with self._lock:
+            if walk is not self._walk:
+                return  # a rescan began meanwhile
+            for path in paths:
+                self._seen.add(path)
+                if path not in self.catalog.known:
+                    self.catalog.add(path)
+                    self._queue[path] = None
+                elif path in self._files and path not in self._open:
+                    self._queue[path] = None  # restamped when its turn comes
+            if len(paths) == WALK_BATCH:
+                return
+            self._walk = None  # the walk is complete: what it did not see is gone
+            for path in [path for path in self.catalog.known
+                         if path not in self._seen and path not in self._open]:
+                self._drop(path)
+            self._seen = set()
 
     def _index(self, path: str, text: str | None, known: SourceFile | None) -> None:
         if text is None and known is not None and known.stamp is not None and (
