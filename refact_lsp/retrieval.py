@@ -52,6 +52,7 @@ CountTokens = Callable[[str], int]
 NEAR_CHARS = 2_000  # names used this close before the cursor's line choose the snippets
 SNIPPET_MAX_LINES = 40
 MAX_PLACES_PER_NAME = 2  # definitions shown for one name
+MAX_DEFINITIONS = 32  # the best this many are read to be laid out; more never fit a prompt
 COMMON_NAME_FILES = 4  # a name defined in more files than this is too common to guess from
 REEXPORT_DEPTH = 3  # how many re-exports deep a name is followed
 MIN_SIMILARITY = 0.1  # a recent chunk less like the cursor's code than this is left out
@@ -191,7 +192,7 @@ class _Finder:
         record = index.file(path)
         self.imports: tuple[Import, ...] = record.imports if record else ()
         self.own = record.names() if record else set()
-        self.related: list[str] = []  # the files of the modules the file imports, in order
+        self.related: list[str] = []  # files of the imported modules used near the cursor
         self.found: dict[tuple[str, int], tuple[tuple, Reason, Definition]] = {}
         self.followed: set[tuple[str, str]] = set()  # (file, name) re-exports looked through
 
@@ -361,8 +362,10 @@ def select(index: WorkspaceIndex | None, path: str | Path, text: str, offset: in
     if index is not None:
         finder = _Finder(index, key, language.name, near, set(_ASSIGNED.findall(window)))
         finder.run()
+        best = sorted((rank, place_path, reason, definition) for (place_path, _), (
+            rank, reason, definition) in finder.found.items())[:MAX_DEFINITIONS]
         candidates = [_definition_candidate(index, place_path, rank, reason, definition)
-                      for (place_path, _), (rank, reason, definition) in finder.found.items()]
+                      for rank, place_path, reason, definition in best]
     if recent is not None:
         for order, (score, chunk) in enumerate(recent.similar(identifiers(window), key)):
             chunk_language = language_of(chunk.path)
