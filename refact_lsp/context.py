@@ -46,6 +46,7 @@ from tree_sitter import Node, QueryCursor, Tree
 from refact_lsp.documents import Document
 from refact_lsp.languages import Capture
 from refact_lsp.prompts import ContextFile
+from refact_lsp.retrieval import names_near
 from refact_lsp.text import LINE_BREAK, StrEnum, is_word_char, line_start, path_of
 
 CountTokens = Callable[[str], int]
@@ -70,7 +71,6 @@ OUTLINE_SHARE = 4  # the outline takes at most a quarter of the prefix budget
 HEADER_MAX_CHARS = 400  # a longer signature is shown by its first line
 IMPORT_SCAN_CHARS = 16_384  # imports are looked for at the left margin of the file's head
 IMPORT_DEPTH = 2  # ... among the root's children and grandchildren
-NEAR_CHARS = 2_000  # names used this close before the cursor choose other files' snippets
 SNIPPET_MAX_LINES = 40
 COUNT_CACHE_SIZE = 1 << 15
 MAX_CACHED_CHARS = 1024  # token counts of longer pieces are not remembered
@@ -79,7 +79,6 @@ MAX_SPAN_CHARS = 1 << 16  # a definition is looked at this far after the cursor 
 _OVER = sys.maxsize  # the cost of a cut past the budget
 _INDENT = re.compile(r"[ \t]*")
 _NON_SPACE = re.compile(r"\S")
-_NAME = re.compile(r"[^\W\d]\w*")
 _IDENTIFIER_END = re.compile(r"[^\W\d]\w*$")
 _CLOSERS = ")]}"
 _CONTAINERS = frozenset(Capture) - {Capture.NAME}
@@ -678,19 +677,6 @@ def _snippet(data: bytes, node: Node) -> _Snippet:
     return _Snippet(start, end, text)
 
 
-def _names_near(text: str, offset: int) -> list[str]:
-    """Names used on the lines before the cursor's line, nearest first.
-
-    The cursor's own line is left out: its half-typed word would change the choice of
-    snippets, and with it the start of the prompt, on every keystroke.
-    """
-    start = line_start(text, offset)
-    last: dict[str, int] = {}
-    for match in _NAME.finditer(text, max(0, start - NEAR_CHARS), start):
-        last[match.group()] = match.start()
-    return sorted(last, key=last.__getitem__, reverse=True)
-
-
 def _context_files(document: Document, offset: int, others: Sequence[Document], budget: int,
                    count: CountTokens) -> tuple[ContextFile, ...]:
     """Snippets of other open documents that define names used near the cursor.
@@ -698,7 +684,7 @@ def _context_files(document: Document, offset: int, others: Sequence[Document], 
     Their cost is counted as `render` lays them out: the path, a line break, the snippets
     separated by `...` comment lines.
     """
-    names = _names_near(document.text, offset)
+    names = names_near(document.text, offset)
     candidates = []
     for order, other in enumerate(others):
         if other is document or other.uri == document.uri or other.language is None:

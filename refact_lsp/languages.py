@@ -37,6 +37,7 @@ from refact_lsp.text import StrEnum, path_of
 log = logging.getLogger(__name__)
 
 HEADER = re.compile(r"^;\s*([a-z-]+)\s*:\s*(.*?)\s*$")
+_CAPTURE = re.compile(r"@([\w.]+)")  # a capture's name in a query's source
 
 
 class Capture(StrEnum):
@@ -126,10 +127,14 @@ def _header(source: str) -> dict[str, str]:
     return header
 
 
+def _spec(name: str) -> _Spec | None:
+    return next((spec for spec in _specs() if spec.name == name), None)
+
+
 @functools.cache
 def load(name: str) -> Language | None:
     """The named language, or None where its grammar wheel is missing or broken."""
-    spec = next((s for s in _specs() if s.name == name), None)
+    spec = _spec(name)
     if spec is None:
         return None
     try:
@@ -141,6 +146,27 @@ def load(name: str) -> Language | None:
         return None
     return Language(name, ts_language, query, spec.language_ids, spec.extensions,
                     spec.line_comment)
+
+
+@functools.cache
+def narrowed_query(name: str, captures: frozenset[str]) -> Query | None:
+    """The named language's query with only the patterns that capture one of `captures`:
+    cheaper to run over whole files (the workspace index needs definitions, blocks and
+    imports, not statements or strings), and an object apart from the documents' own."""
+    language, spec = load(name), _spec(name)
+    if language is None or spec is None:
+        return None
+    query = Query(language.ts_language, spec.source)
+    source = spec.source.encode("utf-8")
+    for index in range(query.pattern_count):
+        pattern = source[query.start_byte_for_pattern(index):query.end_byte_for_pattern(index)]
+        if not captures & set(_CAPTURE.findall(pattern.decode("utf-8"))):
+            query.disable_pattern(index)
+    return query
+
+
+def names() -> list[str]:
+    return [spec.name for spec in _specs()]
 
 
 def language_for(language_id: str | None, uri: str) -> Language | None:
