@@ -25,7 +25,8 @@ from refact_lsp.cache import SuggestionCache
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopReason
-from refact_lsp.prompts import Prompt, render
+from refact_lsp.prompts import ContextFile, Prompt, context_cost, render
+from refact_lsp.repository import Repository
 from refact_lsp.text import name_of
 
 
@@ -44,6 +45,7 @@ class Rung:
 # tokens before the cursor, what they were before, rarely told the model what it needed.
 JUMP_RUNGS = (Rung(128, 32, enclosing=True), Rung(384, 128, enclosing=True),
               Rung(768, 256, enclosing=False))
+MIN_PREFIX_TOKENS = 16  # the repository's snippets leave the prefix at least this
 MAX_REGION_CHARS = 4000  # a longer cursor region is cut: its start moves closer
 TOP_LEVEL_LINE = re.compile(r"^\S", re.MULTILINE)
 
@@ -100,9 +102,12 @@ class Stats:
 
 
 class Completer:
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings,
+                 repository: Repository | None = None) -> None:
+        """`repository` gives the snippets of the workspace a prompt may include."""
         self.engine = engine
         self.settings = settings
+        self.repository = repository
         self.cache = SuggestionCache()
         self.stats = Stats()
         self._regions: dict[str, str] = {}  # uri -> the prefix text before its cursor region
@@ -110,8 +115,7 @@ class Completer:
         self._windows: dict[tuple[str, int, int], tuple[int, int]] = {}
         self._lock = threading.Lock()
 
-    def prepare(self, document: Document, position: Position,
-                other_documents: Sequence[Document] = (), *, warm: bool = False
+    def prepare(self, document: Document, position: Position, *, warm: bool = False
                 ) -> Job | Result:
         """Build the job for a cursor, or an empty Result where nothing should be shown.
         A `warm` job only evaluates the prompt, whatever the suggestion cache holds."""
@@ -121,9 +125,13 @@ class Completer:
         if document.language_id in settings.disabled_languages:
             return Result("", cursor, cursor, "language disabled")
         prefix_budget, suffix_budget = settings.budgets(self.engine.n_ctx)
-        files_budget = settings.open_files_tokens if self._open_files_on() else 0
-        ctx = self._window(document, offset, prefix_budget, suffix_budget, other_documents,
-                           files_budget)
+        comment = document.language.line_comment if document.language else "#"
+        files = self._context_files(document, offset, comment)
+        files_cost = context_cost(self.engine.template, files, name_of(document.uri), comment,
+                                  context_mod.counter(self.engine.count_tokens))
+        full_prefix_budget = prefix_budget
+        prefix_budget = max(MIN_PREFIX_TOKENS, prefix_budget - files_cost)
+        ctx = self._window(document, offset, prefix_budget, suffix_budget)
         language = document.language.ts_language if document.language else None
         plan = stops.decide(ctx.prefix[len(ctx.outline):], ctx.suffix, ctx.situation,
                             max_lines=settings.max_lines,
@@ -147,15 +155,17 @@ class Completer:
         region_chars = len(prefix) - region_start
         smaller = [self._window(document, offset, rung.prefix_tokens, rung.suffix_tokens,
                                 enclosing=rung.enclosing)
-                   for rung in JUMP_RUNGS if rung.prefix_tokens < prefix_budget] \
+                   for rung in JUMP_RUNGS if rung.prefix_tokens < full_prefix_budget] \
             if settings.jump_prompt_ms > 0 and self.engine.serves_short_prompts else []
 
         def prompt_for(window: context_mod.Context, healed: bool) -> Prompt:
-            """The prompt for a window; its region is as far from the cursor as in the
-            full window's (counted from the end: windows start in different places)."""
+            """The prompt for a window (the full one with the repository's snippets); its
+            region is as far from the cursor as in the full window's (counted from the
+            end: windows start in different places)."""
             text, cut = window.prefix, len(plan.heal) if healed else 0
             return render(self.engine.template, settings.fim_order, text[:len(text) - cut],
-                          window.suffix, window.context_files, path=name_of(document.uri),
+                          window.suffix, files if window is ctx else (),
+                          path=name_of(document.uri), comment=comment,
                           region_start=max(0, len(text) - len(plan.heal) - region_chars))
 
         return Job(document.uri, document.version, prompt_for(ctx, True), plan, cursor,
@@ -167,16 +177,14 @@ class Completer:
                    if plan.heal else (), warm_only=warm)
 
     def _window(self, document: Document, offset: int, prefix_budget: int, suffix_budget: int,
-                other_documents: Sequence[Document] = (),
-                files_budget: int = 0, enclosing: bool = False) -> context_mod.Context:
+                enclosing: bool = False) -> context_mod.Context:
         """The context window of these budgets, its edges kept where they still fit
         (`context.build(keep=...)`), so that typing does not move them."""
         key = (document.uri, prefix_budget, suffix_budget)
         with self._lock:
             keep = self._windows.get(key)
         ctx = context_mod.build(document, offset, self.engine.count_tokens, prefix_budget,
-                                suffix_budget, other_documents=other_documents,
-                                files_budget=files_budget, keep=keep, enclosing=enclosing)
+                                suffix_budget, keep=keep, enclosing=enclosing)
         with self._lock:
             self._windows[key] = (ctx.start, len(document.text) - ctx.end)
         return ctx
@@ -264,10 +272,16 @@ class Completer:
         stats.generate_ms += generation.generate_ms
         stats.last = dataclasses.asdict(generation)
 
-    def _open_files_on(self) -> bool:
-        if self.settings.open_files is not None:
-            return self.settings.open_files
-        return self.engine.template.file_sep is not None
+    def _context_files(self, document: Document, offset: int, comment: str
+                       ) -> tuple[ContextFile, ...]:
+        """The repository's snippets for this cursor (none where the setting is off)."""
+        if self.repository is None or not self.settings.workspace_context:
+            return ()
+        count = context_mod.counter(self.engine.count_tokens)
+        if self.engine.template.file_sep is None:  # laid out as comment lines
+            count = _commented(count, comment)
+        return self.repository.snippets(document, offset, count,
+                                        self.settings.context_tokens)
 
 
 def best_suggestion(plan: stops.Plan,
@@ -283,6 +297,12 @@ def best_suggestion(plan: stops.Plan,
         if suggestion is not None and (best is None or logprob > best_logprob):
             best, best_logprob = suggestion, logprob
     return best
+
+
+def _commented(count: Callable[[str], int], comment: str) -> Callable[[str], int]:
+    """Tokens of a text laid out as comment lines: each line costs its comment too."""
+    width = count(comment + " ")
+    return lambda text: count(text) + width * (text.count("\n") + 1)
 
 
 def _top_level_line_start(text: str, not_before: int) -> int:

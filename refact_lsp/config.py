@@ -83,8 +83,8 @@ class Settings:
     flash_attn: bool = True
     prefix_tokens: int | None = bounded(None, 0, 1 << 20)
     suffix_tokens: int | None = bounded(None, 0, 1 << 20)
-    open_files: bool | None = None  # None: on where the model has a file separator token
-    open_files_tokens: int = bounded(512, 0, 1 << 20)
+    workspace_context: bool = True  # snippets of the repository (repository.py) in the prompt
+    context_tokens: int = bounded(512, 0, 1 << 20)  # their budget, taken from the prefix's
     complete_in_comments: bool = False
     disabled_languages: tuple[str, ...] = ()
     cache: bool = True

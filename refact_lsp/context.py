@@ -36,8 +36,7 @@ import functools
 import re
 import sys
 import threading
-import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -45,9 +44,7 @@ from tree_sitter import Node, QueryCursor, Tree
 
 from refact_lsp.documents import Document
 from refact_lsp.languages import Capture
-from refact_lsp.prompts import ContextFile
-from refact_lsp.retrieval import names_near
-from refact_lsp.text import LINE_BREAK, StrEnum, is_word_char, line_start, path_of
+from refact_lsp.text import LINE_BREAK, StrEnum, is_word_char, line_start
 
 CountTokens = Callable[[str], int]
 
@@ -71,7 +68,6 @@ OUTLINE_SHARE = 4  # the outline takes at most a quarter of the prefix budget
 HEADER_MAX_CHARS = 400  # a longer signature is shown by its first line
 IMPORT_SCAN_CHARS = 16_384  # imports are looked for at the left margin of the file's head
 IMPORT_DEPTH = 2  # ... among the root's children and grandchildren
-SNIPPET_MAX_LINES = 40
 COUNT_CACHE_SIZE = 1 << 15
 MAX_CACHED_CHARS = 1024  # token counts of longer pieces are not remembered
 MAX_SPAN_CHARS = 1 << 16  # a definition is looked at this far after the cursor at most
@@ -97,15 +93,13 @@ class Context:
     line_prefix: str  # the cursor's line before the cursor (always the real text)
     line_suffix: str  # the cursor's line after the cursor
     situation: Situation = Situation.CODE
-    context_files: tuple[ContextFile, ...] = ()
     outline: str = ""  # imports and enclosing signatures the window cut off
     start: int = 0
     end: int = 0
 
 
 def build(document: Document, offset: int, count_tokens: CountTokens, prefix_budget: int,
-          suffix_budget: int, *, other_documents: Sequence[Document] = (),
-          files_budget: int = 0, keep: tuple[int, int] | None = None,
+          suffix_budget: int, *, keep: tuple[int, int] | None = None,
           enclosing: bool = False) -> Context:
     """The context at string index `offset`; budgets are in `count_tokens` tokens.
 
@@ -136,12 +130,9 @@ def build(document: Document, offset: int, count_tokens: CountTokens, prefix_bud
                          span)
     line_prefix, line_suffix = _cursor_line(text, offset)
     situation = _situation(text, offset, line_prefix, line_suffix, syntax)
-    files: tuple[ContextFile, ...] = ()
-    if files_budget > 0 and other_documents:
-        files = _context_files(document, offset, other_documents, files_budget, count)
     return Context(prefix=outline + text[start:offset], suffix=text[offset:end],
                    line_prefix=line_prefix, line_suffix=line_suffix, situation=situation,
-                   context_files=files, outline=outline, start=start, end=end)
+                   outline=outline, start=start, end=end)
 
 
 class _CountCache:
@@ -172,6 +163,12 @@ class _CountCache:
 
 
 _counts = _CountCache()
+
+
+def counter(count_tokens: CountTokens) -> CountTokens:
+    """`count_tokens` with the counts of short pieces remembered (the cache `build` uses),
+    for whoever counts the same lines again (the repository's snippets)."""
+    return _counts.counter(count_tokens)
 
 
 def _cursor_line(text: str, offset: int) -> tuple[str, str]:
@@ -630,86 +627,3 @@ def _open_around(node: Node, at: int) -> bool:
         return True
     last = node.child(node.child_count - 1) if node.child_count else None
     return at == node.end_byte and last is not None and last.is_missing
-
-
-# -- other open files ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Snippet:
-    pos: int  # byte offset in its document, for ordering
-    end: int
-    text: str
-
-
-_definitions_cache: weakref.WeakKeyDictionary[Document, tuple[str, dict[str, list[_Snippet]]]]
-_definitions_cache = weakref.WeakKeyDictionary()
-
-
-def _definitions(document: Document) -> dict[str, list[_Snippet]]:
-    """The document's named definitions, by name; rebuilt when its text changes."""
-    cached = _definitions_cache.get(document)
-    if cached is not None and cached[0] is document.text:
-        return cached[1]
-    index: dict[str, list[_Snippet]] = {}
-    tree = document.tree()
-    if tree is not None and document.language is not None:
-        data = document.text.encode("utf-8", "surrogatepass")
-        for _, match in QueryCursor(document.language.query).matches(tree.root_node):
-            names, definitions = match.get(Capture.NAME), match.get(Capture.DEFINITION)
-            if names and definitions:
-                name = names[0].text.decode("utf-8", "replace")
-                index.setdefault(name, []).append(_snippet(data, definitions[0]))
-    _definitions_cache[document] = (document.text, index)
-    return index
-
-
-def _snippet(data: bytes, node: Node) -> _Snippet:
-    """A definition's whole lines, at most SNIPPET_MAX_LINES of them."""
-    start = end = data.rfind(b"\n", 0, node.start_byte) + 1
-    for _ in range(SNIPPET_MAX_LINES):
-        newline = data.find(b"\n", end, node.end_byte)
-        if newline < 0:
-            end = node.end_byte
-            break
-        end = newline + 1
-    text = data[start:end].decode("utf-8", "replace").rstrip() + "\n"
-    return _Snippet(start, end, text)
-
-
-def _context_files(document: Document, offset: int, others: Sequence[Document], budget: int,
-                   count: CountTokens) -> tuple[ContextFile, ...]:
-    """Snippets of other open documents that define names used near the cursor.
-
-    Their cost is counted as `render` lays them out: the path, a line break, the snippets
-    separated by `...` comment lines.
-    """
-    names = names_near(document.text, offset)
-    candidates = []
-    for order, other in enumerate(others):
-        if other is document or other.uri == document.uri or other.language is None:
-            continue
-        index = _definitions(other)
-        for rank, name in enumerate(names):
-            for snippet in index.get(name, ()):
-                candidates.append((rank, order, other, snippet))
-    chosen: dict[int, list[_Snippet]] = {}
-    total = 0
-    for _, order, other, snippet in sorted(candidates, key=lambda item: item[:2]):
-        taken = chosen.get(order, [])
-        if any(s.pos < snippet.end and snippet.pos < s.end for s in taken):
-            continue
-        cost = count(snippet.text) + (count(_marker(other)) if taken else
-                                      count(path_of(other.uri) + "\n"))
-        if total + cost <= budget:
-            chosen[order] = taken + [snippet]
-            total += cost
-    return tuple(
-        ContextFile(path_of(others[order].uri), _marker(others[order]).join(
-            snippet.text for snippet in sorted(chosen[order], key=lambda s: s.pos))[:-1])
-        for order in sorted(chosen))
-
-
-def _marker(document: Document) -> str:
-    assert document.language is not None
-    return f"{document.language.line_comment} ...\n"

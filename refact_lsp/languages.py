@@ -169,6 +169,11 @@ def names() -> list[str]:
     return [spec.name for spec in _specs()]
 
 
+def extensions() -> list[str]:
+    """The file extensions of every known language (`.py`, ...), for file watchers."""
+    return sorted({extension for spec in _specs() for extension in spec.extensions})
+
+
 def language_for(language_id: str | None, uri: str) -> Language | None:
     """The language of a document: its LSP languageId first, then its file extension."""
     if language_id:

@@ -150,7 +150,7 @@ class Prompt:
 
 def render(template: FimTemplate, order: FimOrder, prefix: str, suffix: str,
            context_files: Sequence[ContextFile] = (), path: str = "",
-           region_start: int = 0) -> Prompt:
+           region_start: int = 0, comment: str = "#") -> Prompt:
     """Lay out a FIM prompt. Stable parts come first so the KV cache survives typing.
 
     SPM puts the suffix first, so typing at the cursor only changes the prompt's end.
@@ -159,6 +159,10 @@ def render(template: FimTemplate, order: FimOrder, prefix: str, suffix: str,
     suffix, the middle token, and then the rest of the prefix, so the model's "middle"
     begins with the text typed in the region. What the model sees is still a FIM
     sample, and typing again only changes the prompt's end.
+
+    Context files (snippets of the repository) come first: with the model's file
+    separator as files before this one (`path`), else as a block of `comment` lines at
+    the start of the prefix, in the current file's language.
     """
     given = (prefix, suffix, tuple(context_files))  # for engines that apply the template
     order = template.resolve_order(order)
@@ -173,15 +177,27 @@ def render(template: FimTemplate, order: FimOrder, prefix: str, suffix: str,
                 lead += [(template.file_sep, True), (f"{item.path}\n{item.text}\n", False)]
             lead += [(template.file_sep, True), (f"{path}\n", False)]
         else:
-            prefix = "".join(_comment_block(item) for item in context_files) + prefix
+            prefix = context_block(context_files, comment) + prefix
     parts = lead + _split_format(fmt, template.specials, {"prefix": prefix, "suffix": suffix})
     parts.append((region, False))
     return Prompt(tuple(part for part in parts if part[0]), *given)
 
 
-def _comment_block(item: ContextFile) -> str:
-    return f"# Path: {item.path}\n" + "".join(f"# {line}\n" for line in
-                                              item.text.splitlines())
+def context_block(files: Sequence[ContextFile], comment: str) -> str:
+    """Context files as comment lines, for models without a file separator."""
+    return "".join(f"{comment} Path: {item.path}\n" + "".join(
+        f"{comment} {line}\n" for line in item.text.splitlines()) for item in files)
+
+
+def context_cost(template: FimTemplate, files: Sequence[ContextFile], path: str,
+                 comment: str, count_tokens: Callable[[str], int]) -> int:
+    """The tokens `files` add to a prompt, laid out as `render` lays them out."""
+    if not files:
+        return 0
+    if template.file_sep:
+        return sum(count_tokens(f"{item.path}\n{item.text}\n") + 1 for item in files) \
+            + 1 + count_tokens(f"{path}\n")
+    return count_tokens(context_block(files, comment))
 
 
 def _split_format(fmt: str, specials: Sequence[str],

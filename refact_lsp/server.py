@@ -17,13 +17,13 @@ from lsprotocol import types
 from pygls.exceptions import FeatureNotificationError, FeatureRequestError
 from pygls.lsp.server import LanguageServer
 
-from refact_lsp import __version__
+from refact_lsp import __version__, languages
 from refact_lsp.completion import Result
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.protocol import RefactProtocol
 from refact_lsp.service import CompletionService
-from refact_lsp.text import word_before
+from refact_lsp.text import path_of, word_before
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +133,13 @@ def initialize(ls: RefactLanguageServer, params: types.InitializeParams) -> None
     ls.loop = ls.service.loop = asyncio.get_running_loop() if _has_loop() else None
     if params.initialization_options is not None:
         ls.service.apply_settings(params.initialization_options)
+    ls.service.open_workspace(_roots(params))
 
 
 def initialized(ls: RefactLanguageServer, params: types.InitializedParams) -> None:
     ls.loop = ls.service.loop = asyncio.get_running_loop() if _has_loop() else ls.loop
     ls.service.load_engine()
+    _watch_files(ls)
 
 
 def did_open(ls: RefactLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -173,6 +175,16 @@ def did_close(ls: RefactLanguageServer, params: types.DidCloseTextDocumentParams
     document = ls.documents.pop(params.text_document.uri, None)
     if document is not None:
         ls.service.closed(document)
+
+
+def did_save(ls: RefactLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    ls.service.saved(params.text_document.uri)
+
+
+def did_change_watched_files(ls: RefactLanguageServer,
+                             params: types.DidChangeWatchedFilesParams) -> None:
+    for change in params.changes:
+        ls.service.watched(change.uri, removed=change.type == types.FileChangeType.Deleted)
 
 
 def did_change_configuration(ls: RefactLanguageServer,
@@ -231,12 +243,39 @@ def document_text(ls: RefactLanguageServer, params: Any) -> dict[str, Any] | Non
 
 
 def shutdown(ls: RefactLanguageServer, params: Any) -> None:
-    ls.service.unload_engine()
+    ls.service.close()
 
 
 def _suggest(ls: RefactLanguageServer, uri: str, position: types.Position
              ) -> Awaitable[Result | None]:
     return ls.service.suggest(uri, Position(position.line, position.character))
+
+
+def _roots(params: types.InitializeParams) -> list[str]:
+    """The workspace folders' paths (rootUri and rootPath where the client sends no
+    folders); none for a client that opened files without a folder."""
+    if params.workspace_folders:
+        return [path_of(folder.uri) for folder in params.workspace_folders]
+    if params.root_uri:
+        return [path_of(params.root_uri)]
+    return [params.root_path] if params.root_path else []
+
+
+def _watch_files(ls: RefactLanguageServer) -> None:
+    """Ask the client to report changes to source files and .gitignore files on disk,
+    where it can register for them (the index is kept current from them)."""
+    caps = ls.protocol.client_capabilities
+    watched = caps.workspace.did_change_watched_files if caps and caps.workspace else None
+    if not watched or not watched.dynamic_registration:
+        return
+    globs = [f"**/*{extension}" for extension in languages.extensions()] + ["**/.gitignore"]
+    options = types.DidChangeWatchedFilesRegistrationOptions(
+        watchers=[types.FileSystemWatcher(glob_pattern=glob) for glob in globs])
+    registration = types.Registration(id="refact-lsp-watched-files",
+                                      method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                                      register_options=options)
+    ls.send_soon(lambda: ls.protocol.send_request(
+        types.CLIENT_REGISTER_CAPABILITY, types.RegistrationParams([registration])))
 
 
 def _range(start: Position, end: Position) -> types.Range:
@@ -259,6 +298,8 @@ HANDLERS: list[tuple[str, Callable[..., Any], Any]] = [
     (types.TEXT_DOCUMENT_DID_CHANGE, did_change, None),
     (types.TEXT_DOCUMENT_DID_CLOSE, did_close, None),
     (types.WORKSPACE_DID_CHANGE_CONFIGURATION, did_change_configuration, None),
+    (types.TEXT_DOCUMENT_DID_SAVE, did_save, types.SaveOptions(include_text=False)),
+    (types.WORKSPACE_DID_CHANGE_WATCHED_FILES, did_change_watched_files, None),
     (types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_completion,
      types.InlineCompletionOptions()),
     (types.TEXT_DOCUMENT_COMPLETION, completion, types.CompletionOptions()),

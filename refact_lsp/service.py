@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import ctypes
 import functools
 import logging
@@ -24,6 +25,7 @@ from refact_lsp.documents import Document, Position
 from refact_lsp.engines import create_engine
 from refact_lsp.engines.base import EngineError, EngineUnavailable
 from refact_lsp.models import ModelError
+from refact_lsp.repository import Repository
 from refact_lsp.secrets import SECRETS, api_keys
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ class CompletionService:
         self._load_lock = threading.Lock()
         self._shown_error: str | None = None
         self._warm_timers: dict[str, asyncio.TimerHandle] = {}
+        self.repository: Repository | None = None
+        self._last_uri: str | None = None  # the document asked about last, and where
+        self._last_line = 0
 
     # -- telling the person ----------------------------------------------------------------
 
@@ -99,7 +104,7 @@ class CompletionService:
                             else f"cannot load the model: {exc}")
             future.set_exception(exc)
             return
-        completer = Completer(engine, settings)
+        completer = Completer(engine, settings, self.repository)
         with self._load_lock:
             current = self._completer is future
             if current:
@@ -121,7 +126,8 @@ class CompletionService:
         answers nonsense, is told to the person once and gives empty answers until it
         is back."""
         try:
-            result = completer.run(job)
+            with self.repository.generating() if self.repository else contextlib.nullcontext():
+                result = completer.run(job)
         except EngineError as exc:
             self.show_error(str(exc))
             return None
@@ -168,6 +174,13 @@ class CompletionService:
             completer.settings = settings
             completer.engine.jump(settings.jump_prompt_ms, settings.jump_start_ms)
 
+    def close(self) -> None:
+        """The engine and the workspace index go (shutdown)."""
+        self.unload_engine()
+        if self.repository is not None:
+            self.repository.close()
+            self.repository = None
+
     def unload_engine(self) -> None:
         """Close the engine and its worker; a load still in flight closes its own."""
         with self._load_lock:
@@ -180,10 +193,19 @@ class CompletionService:
 
     # -- documents ---------------------------------------------------------------------------
 
+    def open_workspace(self, roots: list[str]) -> None:
+        """Index the workspace folders in the background (none: open documents only)."""
+        if self.repository is None:
+            self.repository = Repository(roots)
+            for document in self.documents.values():
+                self.repository.opened(document)
+
     def opened(self, uri: str) -> None:
         """Warm a document just opened. The cursor is not known yet: the end keeps the
         longest prompt start for any cursor."""
         document = self.documents[uri]
+        if self.repository is not None:
+            self.repository.opened(document)
         self.warm_soon(uri, document.position_at(len(document.text)), delay=0)
 
     def edited(self, uri: str, cursor: Position) -> None:
@@ -191,13 +213,31 @@ class CompletionService:
         is gone; the prompt there is warmed after a pause."""
         if self._worker is not None:
             self._worker.supersede(uri)
+        if self.repository is not None:
+            self.repository.edited(self.documents[uri], cursor.line)
         self.warm_soon(uri, cursor)
+
+    def saved(self, uri: str) -> None:
+        if self.repository is not None:
+            self.repository.file_changed(uri)
+            if (document := self.documents.get(uri)) is not None:
+                self.repository.left(document, 0)
+
+    def watched(self, uri: str, removed: bool) -> None:
+        """A file changed on disk (workspace/didChangeWatchedFiles)."""
+        if self.repository is not None:
+            if removed:
+                self.repository.file_removed(uri)
+            else:
+                self.repository.file_changed(uri)
 
     def closed(self, document: Document) -> None:
         """A closed document leaves nothing behind; a large one gives its memory back."""
         self.cancel_warm(document.uri)
         if self._worker is not None:
             self._worker.supersede(document.uri)
+        if self.repository is not None:
+            self.repository.closed(document)
         if (completer := self.loaded_completer()) is not None:
             completer.forget(document.uri)
         size = len(document.text)
@@ -238,15 +278,18 @@ class CompletionService:
     def _prepare(self, completer: Completer, uri: str, position: Position
                  ) -> Job | Result | None:
         """The job for a request, or its answer where it needs no inference; None for a
-        document that is not open."""
+        document that is not open. Asked about after another document, the code the
+        person left there joins the recently visited code."""
         document = self.documents.get(uri)
         if document is None:
             return None
-        return completer.prepare(document, position, self._others(uri))
-
-    def _others(self, uri: str) -> list[Document]:
-        """The open documents other than `uri` (their snippets may join its prompt)."""
-        return [doc for key, doc in self.documents.items() if key != uri]
+        if uri != self._last_uri and self.repository is not None:
+            if self._last_uri in self.documents:
+                left = self.documents[self._last_uri]
+                self.repository.left(left, self._last_line)
+            self._last_uri = uri
+        self._last_line = position.line
+        return completer.prepare(document, position)
 
     async def _run(self, job: Job) -> Result | None:
         worker = self._worker
@@ -281,7 +324,7 @@ class CompletionService:
         completer, document = self.loaded_completer(), self.documents.get(uri)
         if completer is None or document is None or self._worker is None:
             return
-        job = completer.prepare(document, position, self._others(uri), warm=True)
+        job = completer.prepare(document, position, warm=True)
         if isinstance(job, Job):
             self._worker.warm(job)
 

@@ -16,6 +16,8 @@ from refact_lsp.completion import Completer, Job, Result, Worker
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import EngineError, StopReason
+from refact_lsp.prompts import TEMPLATES, ContextFile, FimOrder, render
+from refact_lsp.repository import Repository
 from refact_lsp.service import CompletionService
 from tests.support.scripted_engine import ScriptedEngine
 
@@ -226,3 +228,89 @@ class NoProgress:
 
     def end(self, message: str) -> None:
         pass
+
+
+# -- the repository in the prompt ------------------------------------------------------------
+
+HELPERS = '''"""Helpers."""
+
+
+def parse_size(text):
+    """Bytes in a size such as 10k."""
+    units = {"k": 1024, "m": 1024 ** 2}
+    return int(text[:-1]) * units[text[-1]]
+
+
+def unrelated():
+    return 42
+
+
+class Limits:
+    maximum = 10
+'''
+CHECK = ("from helpers import parse_size, Limits\n\ndef check(arg):\n"
+         "    size = parse_size(arg)\n    ")
+
+
+@pytest.fixture
+def workspace(tmp_path: Any) -> Any:
+    """A folder with helpers.py on disk only and check.py, indexed in this process."""
+    (tmp_path / "helpers.py").write_text(HELPERS)
+    (tmp_path / "check.py").write_text(CHECK + "\n")
+    repository = Repository([str(tmp_path)], isolated=False)
+    while repository.index.build_step(1.0):
+        pass
+    yield tmp_path, repository
+    repository.close()
+
+
+def test_a_file_the_current_one_imports_is_in_the_prompt_as_a_file_before_it(
+        workspace: Any) -> None:
+    folder, repository = workspace
+    engine = ScriptedEngine(answers=["return size\n"])
+    comp = Completer(engine, Settings(context_tokens=200), repository)
+    doc = Document((folder / "check.py").as_uri(), CHECK + "\n", 1, "python")
+    job = comp.prepare(doc, Position(4, 4))
+    assert isinstance(job, Job)
+    text = job.prompt.text
+    assert text.startswith("<|file_sep|>helpers.py\n")  # Qwen's repository layout
+    assert "def parse_size(text):" in text and "class Limits:" in text
+    assert "unrelated" not in text
+    assert "<|file_sep|>check.py\n<|fim_prefix|>" in text
+    assert job.prompt.context_files and all(
+        "unrelated" not in item.text for item in job.prompt.context_files)
+    off = Completer(engine, Settings(workspace_context=False), repository).prepare(
+        doc, Position(4, 4))
+    assert isinstance(off, Job) and "parse_size(text)" not in off.prompt.text
+
+
+def test_without_a_file_separator_snippets_are_comments_of_the_files_language(
+        workspace: Any) -> None:
+    folder, repository = workspace
+    engine = ScriptedEngine(template=TEMPLATES["refact"])
+    doc = Document((folder / "check.py").as_uri(), CHECK + "\n", 1, "python")
+    job = Completer(engine, Settings(context_tokens=200), repository).prepare(
+        doc, Position(4, 4))
+    assert isinstance(job, Job)
+    prefix = job.prompt.text.split("<fim_prefix>", 1)[1]
+    assert prefix.startswith("# Path: helpers.py\n# def parse_size(text):\n")
+    js = Document("file:///work/app.js", "import { f } from './lib.js';\nf(\n", 1,
+                  "javascript")
+    assert render(TEMPLATES["refact"], FimOrder.AUTO, "x", "", (ContextFile("lib.js", "a"),),
+                  comment="//").text.startswith("<fim_suffix><fim_prefix>// Path: lib.js\n")
+    assert js.language is not None and js.language.line_comment == "//"
+
+
+def test_the_snippets_budget_is_held_and_taken_from_the_prefix(workspace: Any) -> None:
+    folder, repository = workspace
+    engine = ScriptedEngine(n_ctx=2048)
+    doc = Document((folder / "check.py").as_uri(), CHECK + "\n", 1, "python")
+    for budget in range(0, 200, 10):
+        job = Completer(engine, Settings(context_tokens=budget), repository).prepare(
+            doc, Position(4, 4))
+        assert isinstance(job, Job)
+        files = job.prompt.context_files
+        assert sum(len(f"{item.path}\n{item.text}\n") for item in files) <= budget
+        # The files' tokens come out of the prefix's budget: the prompt never grows past
+        # the window the settings give.
+        assert len(job.prompt.text) <= sum(Settings().budgets(2048)) + 64

@@ -369,55 +369,6 @@ def test_situations(uri: str, source: str, situation: str) -> None:
 
 # -- other open files ----------------------------------------------------------------
 
-HELPERS = '''"""Helpers."""
-
-
-def parse_size(text):
-    """Bytes in a size such as 10k."""
-    units = {"k": 1024, "m": 1024 ** 2}
-    return int(text[:-1]) * units[text[-1]]
-
-
-def unrelated():
-    return 42
-
-
-class Limits:
-    maximum = 10
-'''
-
-
-def test_snippets_of_other_files_define_names_used_near_the_cursor() -> None:
-    helpers = Document("file:///work/helpers.py", HELPERS, 1, "python")
-    document, offset = at_cursor("from helpers import parse_size, Limits\n\n"
-                                 "def check(arg):\n    size = parse_size(arg)\n    ‸\n")
-    ctx = build(document, offset, count, 500, 100, other_documents=[helpers, document],
-                files_budget=200)
-    assert len(ctx.context_files) == 1
-    snippet = ctx.context_files[0]
-    assert snippet.path == "/work/helpers.py"
-    assert "def parse_size(text):" in snippet.text and "class Limits:" in snippet.text
-    assert "unrelated" not in snippet.text
-    assert sum(count(f"{f.path}\n{f.text}\n") for f in ctx.context_files) <= 200
-    prompt = render(TEMPLATES["qwen"], "psm", ctx.prefix, ctx.suffix, ctx.context_files,
-                    "check.py").text
-    assert prompt.startswith("<|file_sep|>/work/helpers.py\n")
-
-
-def test_snippets_respect_their_budget_and_are_off_without_one() -> None:
-    helpers = Document("file:///work/helpers.py", HELPERS, 1, "python")
-    document, offset = at_cursor("size = parse_size(arg) + Limits.maximum\n‸")
-    assert build(document, offset, count, 500, 100, other_documents=[helpers]
-                 ).context_files == ()
-    for budget in range(0, 120, 5):
-        files = build(document, offset, count, 500, 100, other_documents=[helpers],
-                      files_budget=budget).context_files
-        assert sum(count(f"{f.path}\n{f.text}\n") for f in files) <= budget
-    small = build(document, offset, count, 500, 100, other_documents=[helpers],
-                  files_budget=20).context_files
-    assert small and "class Limits" in small[0].text and "parse_size" not in small[0].text
-
-
 def test_long_pieces_of_a_line_are_counted_but_not_remembered() -> None:
     """Typing at the end of a 13 KB line makes a new long piece each keystroke: counted
     each time, kept none (2,000 keystrokes kept 15 MiB)."""

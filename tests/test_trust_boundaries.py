@@ -401,3 +401,39 @@ def test_a_lone_surrogate_does_not_stop_completions_on_an_http_engine(
     assert server.shown_messages() == []
     assert server.close() == 0
 
+
+
+# -- the workspace: read, never written -------------------------------------------------
+
+
+def test_a_file_the_document_imports_reaches_the_engine_and_the_workspace_is_untouched(
+        tmp_path: Path, engine: FakeEngine) -> None:
+    """Over LSP with a workspace folder: a file that is only on disk (never opened) is
+    indexed in the background and the definitions the open document uses from it are in
+    the prompt the engine gets; nothing in the folder is written."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "helpers.py").write_text("def parse_size(text):\n    return int(text)\n\n\n"
+                                       "def unrelated():\n    return 42\n")
+    source = "from helpers import parse_size\n\n\ndef f(x):\n    size = parse_size(x)\n    \n"
+    (folder / "main.py").write_text(source)
+    before = sorted((path.name, path.stat().st_mtime_ns) for path in folder.iterdir())
+    server = tiny_server(tmp_path, options={"cache": False, **remote(engine)},
+                         root_uri=folder.as_uri())
+    uri = (folder / "main.py").as_uri()
+    server.open_document(uri, source)
+    deadline = time.monotonic() + 60
+    while True:
+        server.request("textDocument/inlineCompletion", {
+            "textDocument": {"uri": uri}, "position": {"line": 5, "character": 4},
+            "context": {"triggerKind": 2}})
+        prompts = [body["prompt"] for _, path, _, body in engine.seen
+                   if path == "/v1/completions"]
+        if prompts and "def parse_size(text):" in prompts[-1]:
+            break
+        assert time.monotonic() < deadline, prompts[-1:]
+        time.sleep(0.5)
+    assert prompts[-1].startswith("<|file_sep|>helpers.py\n")
+    assert "unrelated" not in prompts[-1]
+    assert server.close() == 0
+    assert sorted((path.name, path.stat().st_mtime_ns) for path in folder.iterdir()) == before

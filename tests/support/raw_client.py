@@ -159,10 +159,11 @@ class RawServer:
         """Wait until the server's log says `text`."""
         self._wait_for(lambda: text in self.log(), f"{text!r} in the log", timeout)
 
-    def initialize(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    def initialize(self, options: dict[str, Any] | None = None,
+                   root_uri: str | None = None) -> dict[str, Any]:
         """The LSP handshake, as an editor without progress support does it."""
         answer = self.request("initialize", {
-            "processId": os.getpid(), "rootUri": None, "initializationOptions": options,
+            "processId": os.getpid(), "rootUri": root_uri, "initializationOptions": options,
             "capabilities": {"textDocument": {"inlineCompletion": {}, "completion": {}}}})
         self.notify("initialized", {})
         return answer
@@ -181,7 +182,8 @@ class RawServer:
 
 
 def tiny_server(directory: Path, *args: str, options: dict[str, Any] | None = None,
-                env: dict[str, str] | None = None, cwd: Path | None = None) -> RawServer:
+                env: dict[str, str] | None = None, cwd: Path | None = None,
+                root_uri: str | None = None) -> RawServer:
     """The server on the tiny random-weight model (tiny_gguf.py, loads in milliseconds),
     initialized; `args` add to or override its command line. The model and the log
     go to `directory`."""
@@ -191,7 +193,7 @@ def tiny_server(directory: Path, *args: str, options: dict[str, Any] | None = No
     server = RawServer("--model", str(model), "--n-ctx", "512", "--n-threads", "1",
                        "--n-gpu-layers", "0", *args, log_path=directory / "server.log",
                        env=env, cwd=cwd)
-    server.initialize({"maxTokens": 8, **(options or {})})
+    server.initialize({"maxTokens": 8, **(options or {})}, root_uri)
     return server
 
 

@@ -1,0 +1,85 @@
+"""The repository a completion sees: the workspace index kept current from the editor's
+events, the code the person visited and edited lately, and the snippets for a cursor.
+
+The index builds in the background (workspace.BackgroundIndexer: a parsing process at low
+priority, no step while a generation runs); nothing here waits for it: a request takes
+what is indexed so far. Read-only: nothing in the workspace is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+
+from refact_lsp.documents import Document
+from refact_lsp.prompts import ContextFile
+from refact_lsp.retrieval import RecentChunks, retrieve
+from refact_lsp.text import path_of
+from refact_lsp.workspace import BackgroundIndexer, WorkspaceIndex
+
+log = logging.getLogger(__name__)
+
+CountTokens = Callable[[str], int]
+
+
+class Repository:
+    """The workspace folders' index (none without folders: open documents still count)
+    and the recently visited code."""
+
+    def __init__(self, roots: Iterable[str], isolated: bool = True) -> None:
+        roots = [root for root in roots if os.path.isdir(root)]
+        self.index = WorkspaceIndex(roots, isolated=isolated)
+        self.recent = RecentChunks()
+        self._indexer = BackgroundIndexer(self.index)
+        self._indexer.start()
+        if roots:
+            log.info("indexing %s in the background", ", ".join(roots))
+
+    # -- the editor's events ------------------------------------------------------------
+
+    def opened(self, document: Document) -> None:
+        self.index.document_changed(path_of(document.uri), document.text)
+        self.recent.add(path_of(document.uri), document.text, 0)
+
+    def edited(self, document: Document, line: int) -> None:
+        """An edit at `line`; the index reparses the document once its edits pause."""
+        self.index.document_changed(path_of(document.uri), document.text)
+
+    def left(self, document: Document, line: int) -> None:
+        """The person asked for a completion at `line` of a document after working in
+        another, or saved it: the code there joins the recently visited chunks."""
+        self.recent.add(path_of(document.uri), document.text, line)
+
+    def closed(self, document: Document) -> None:
+        self.index.document_closed(path_of(document.uri))
+
+    def file_changed(self, uri: str) -> None:
+        """Saved, created or changed on disk (didSave, didChangeWatchedFiles)."""
+        self.index.file_changed(path_of(uri))
+
+    def file_removed(self, uri: str) -> None:
+        self.index.file_removed(path_of(uri))
+        self.recent.remove(path_of(uri))
+
+    # -- a completion ---------------------------------------------------------------------
+
+    def snippets(self, document: Document, offset: int, count_tokens: CountTokens,
+                 budget: int) -> tuple[ContextFile, ...]:
+        """What of the repository a completion at `offset` should see, in `budget` tokens
+        of `count_tokens` (ordered most relevant last, nearest the current file)."""
+        if budget <= 0:
+            return ()
+        return retrieve(self.index, path_of(document.uri), document.text, offset,
+                        count_tokens, budget, self.recent)
+
+    @contextlib.contextmanager
+    def generating(self) -> Iterator[None]:
+        """Around a generation: no indexing step starts (the CPU is the completion's)."""
+        with self._indexer.held():
+            yield
+
+    def close(self) -> None:
+        self._indexer.stop()
+        self.index.close()
