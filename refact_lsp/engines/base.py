@@ -66,6 +66,9 @@ class Generation:
     prompt_ms: float = 0.0
     generate_ms: float = 0.0
     mean_logprob: float | None = None
+    # (the length of `text` after the token, its log-probability) for each token, where
+    # the engine knows them: how sure the model was of the part that is shown
+    token_logprobs: list[tuple[int, float]] = field(default_factory=list)
     alternatives: list[Generation] = field(default_factory=list)  # the other candidates
     short_window: bool = False  # generated from one of the request's smaller windows
     grown_tokens: int = 0  # evaluated for a larger window before generating (after a jump)
