@@ -101,11 +101,11 @@ def test_where_evaluating_again_is_quick_a_jump_is_exact(engines) -> None:
     warm, cold = engines["warm"], engines["cold"]
     here, there = SOURCE.index("\n", 3000) + 1, SOURCE.index("\n", 5000) + 1
     generate_split(warm, here)
-    warm.exact_ms = 1e9
+    warm.cache.exact_ms = 1e9
     try:
         jumped = generate_split(warm, there)
     finally:
-        warm.exact_ms = EXACT_MS
+        warm.cache.exact_ms = EXACT_MS
     fresh = generate_split(cold, there)
     assert 0 < jumped.reused_tokens < 0.5 * jumped.prompt_tokens  # the common prefix only
     assert jumped.text == fresh.text
@@ -116,9 +116,9 @@ def test_a_jump_cancelled_while_evaluating_loses_nothing(engines) -> None:
     here, there = SOURCE.index("\n", 5500) + 1, SOURCE.index("\n", 2500) + 1
 
     def jump(cancelled_first: bool) -> Generation:
-        warm.kv_reuse = False  # `here` evaluated afresh: the same cache both times
+        warm.cache.kv_reuse = False  # `here` evaluated afresh: the same cache both times
         generate_split(warm, here)
-        warm.kv_reuse = True
+        warm.cache.kv_reuse = True
         if cancelled_first:
             cancel = threading.Event()
             cancel.set()
@@ -147,11 +147,11 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
 
         assert engine.prompt_ms_per_token is not None  # measured at load
         assert cold.prompt_ms_per_token is None  # no ladder: nothing to measure for
-        engine.jump_ms = 0  # the ladder off: the full prompt
+        engine.jump(0, 0)  # the ladder off: the full prompt
         first = ask(engine, HEAD + BODY)
         assert not first.short_window and first.prompt_tokens > 1000
-        engine.jump_ms = 100 * engine.prompt_ms_per_token  # slow: more than 100 tokens
-        engine.jump_start_ms = 600 * engine.prompt_ms_per_token  # a jump: more than 600
+        jump_ms = 100 * engine.prompt_ms_per_token  # slow: more than 100 tokens
+        engine.jump(jump_ms, 600 * engine.prompt_ms_per_token)  # a jump: more than 600
         far = SOURCE[9000:15000]
         jumped = ask(engine, far)  # nothing of it cached: the smallest window serves
         assert jumped.short_window and jumped.prompt_tokens < 100
@@ -168,12 +168,12 @@ def test_after_a_jump_smaller_windows_serve_and_climb_to_the_full_one(model_path
         # at a near tie that alone can change greedy text, so the full window's text is
         # not compared below). Once on the ladder, the full window returns only when it
         # starts within jump_ms, however close jump_start_ms would call it.
-        engine.jump_start_ms = 10_000 * engine.prompt_ms_per_token
-        grown = len(engine._background)
+        engine.jump(jump_ms, 10_000 * engine.prompt_ms_per_token)
+        grown = len(engine.cache.background)
         awaited = ask(engine, far + "    ", awaited=True)  # read at once: nothing first
-        assert awaited.short_window and len(engine._background) == grown
+        assert awaited.short_window and len(engine.cache.background) == grown
         typed = ask(engine, far + "    x")
-        assert len(engine._background) > grown
+        assert len(engine.cache.background) > grown
         assert typed.short_window and typed.reused_tokens > 0.8 * middle.prompt_tokens
         # The warm-up on the full prompt climbs the rest of the way.
         grown = engine.warm(window(far), threading.Event(),

@@ -71,9 +71,9 @@ def test_refact_template_detected_with_spm_order(engine: LlamaCppEngine) -> None
 
 def test_eos_and_fim_tokens_stop_generation(engine: LlamaCppEngine) -> None:
     # <|endoftext|> and <empty_output> (Refact's "nothing to insert") end a completion.
-    assert EOT_ID in engine._stop_ids
-    assert engine._special_ids["<empty_output>"] in engine._stop_ids
-    assert {FIM_PREFIX_ID, FIM_MIDDLE_ID, FIM_SUFFIX_ID} <= engine._stop_ids
+    assert EOT_ID in engine.vocab.stop_ids
+    assert engine.vocab.special_ids["<empty_output>"] in engine.vocab.stop_ids
+    assert {FIM_PREFIX_ID, FIM_MIDDLE_ID, FIM_SUFFIX_ID} <= engine.vocab.stop_ids
 
 
 def test_generate_runs(engine: LlamaCppEngine) -> None:
@@ -98,7 +98,7 @@ def test_file_text_cannot_inject_special_tokens(engine: LlamaCppEngine) -> None:
     assert tokens.count(FIM_PREFIX_ID) == 1
     assert tokens.count(FIM_MIDDLE_ID) == 1
     assert EOT_ID not in tokens
-    specials = set(engine._special_ids.values()) | {EOT_ID}
+    specials = set(engine.vocab.special_ids.values()) | {EOT_ID}
     text_tokens = tokens[1:-1]
     text_tokens.remove(FIM_PREFIX_ID)
     assert not specials & set(text_tokens)

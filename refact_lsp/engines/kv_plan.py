@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 ANCHOR = 8  # runs are found from this many equal tokens on
 MAX_ANCHORED = 32  # places tried per anchor (repetitive text has many)
+MIN_KEPT_RUN = 32  # a shorter run of cached tokens is evaluated again, not moved
 
 
 @dataclass(frozen=True)

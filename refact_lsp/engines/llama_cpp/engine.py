@@ -1,0 +1,179 @@
+"""The embedded engine: loads the model and serves requests, one at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+# llama_cpp before numpy (this module is the package's first): with numpy loaded first,
+# a CUDA build of llama.cpp segfaults when it creates the model (seen on an H200).
+import llama_cpp
+
+from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopReason
+from refact_lsp.engines.llama_cpp.kv_cache import EXACT_MS, MAX_CANDIDATES, KvCache
+from refact_lsp.engines.llama_cpp.ladder import JUMP_ROOM, JumpLadder
+from refact_lsp.engines.llama_cpp.sampling import sample
+from refact_lsp.engines.llama_cpp.speed import PromptSpeed
+from refact_lsp.engines.llama_cpp.vocab import Vocabulary
+from refact_lsp.models import ModelError, check_gguf
+from refact_lsp.prompts import FimTemplate, Prompt, detect_template
+
+log = logging.getLogger(__name__)
+
+
+class LlamaCppEngine(Engine):
+    serves_short_prompts = True
+
+    def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int | None = None,
+                 n_gpu_layers: int = -1, flash_attn: bool = True,
+                 template: FimTemplate | None = None, kv_reuse: bool = True,
+                 candidates: int = 1, jump_ms: int = 0, jump_start_ms: int = 0,
+                 exact_ms: float = EXACT_MS) -> None:
+        """The context holds several sequences in one KV buffer (each may use all of
+        n_ctx, see kv_cache.py): with `candidates` > 1 that many are decoded side by
+        side, and with `jump_ms` > 0 a full window grows in the background while short
+        ones serve where it would take longer than `jump_start_ms` (see ladder.py)."""
+        check_gguf(model_path)
+        threads = n_threads or max(1, os.cpu_count() or 1)
+        self.candidates = max(1, min(candidates, MAX_CANDIDATES))
+        self.speed = PromptSpeed()
+        try:
+            with _quiet_stderr():
+                self.llm = llama_cpp.Llama(
+                    model_path=str(model_path), n_ctx=n_ctx, n_batch=512, n_ubatch=512,
+                    n_threads=threads, n_threads_batch=threads, n_gpu_layers=n_gpu_layers,
+                    flash_attn=flash_attn, verbose=False,
+                )
+            self.cache = KvCache(self.llm, n_ctx + (JUMP_ROOM if jump_ms > 0 else 0),
+                                 self.speed, kv_reuse=kv_reuse, exact_ms=exact_ms)
+        except (ValueError, RuntimeError, OSError) as exc:
+            if "llama_context" in str(exc):  # the model loaded; its KV cache did not fit
+                raise ModelError(f"llama.cpp cannot make a context of {n_ctx} tokens for "
+                                 f"{model_path.name} (out of memory?); set a smaller nCtx"
+                                 + (" or fewer candidates" if self.candidates > 1 else "")
+                                 ) from None
+            raise ModelError(f"llama.cpp cannot load model file {model_path}: {exc}") from None
+        train_ctx = llama_cpp.llama_model_n_ctx_train(self.llm.model)
+        if 0 < train_ctx < n_ctx:
+            log.info("model was trained for %d tokens of context; using that", train_ctx)
+        self.n_ctx = min(n_ctx, train_ctx) if train_ctx > 0 else n_ctx
+        self.architecture = str(self.llm.metadata.get("general.architecture", ""))
+        self.vocab = Vocabulary(self.llm)
+        self.template = self._template(template, model_path)
+        self.ladder = JumpLadder(self.cache, self.vocab.tokenize, self.speed, jump_ms,
+                                 jump_start_ms)
+        self.description = (f"{model_path.name} ({self.architecture}, template "
+                            f"{self.template.name}, n_ctx {self.n_ctx}, "
+                            f"gpu layers {n_gpu_layers if _gpu() else 0})")
+        self._lock = threading.Lock()
+        if jump_ms > 0:
+            self.cache.measure_speed()
+
+    def _template(self, template: FimTemplate | None, model_path: Path) -> FimTemplate:
+        """The template given, or the one the model's special tokens tell; its stop
+        tokens end a completion."""
+        try:
+            template = template or detect_template(self.vocab.has_token, self.architecture)
+        except ValueError as exc:
+            raise ModelError(f"model file {model_path}: {exc}") from None
+        for token in template.specials:
+            if not self.vocab.has_token(token):
+                raise ModelError(f"model file {model_path} has no token {token} that "
+                                 f"template {template.name!r} needs")
+        self.vocab.stop_on(template.stops)
+        return template
+
+    @property
+    def prompt_ms_per_token(self) -> float | None:
+        """Prompt evaluation speed as last measured (None before the first)."""
+        return self.speed.ms_per_token
+
+    def has_token(self, text: str) -> bool:
+        """True where `text` is a single special token of this model's vocabulary."""
+        return self.vocab.has_token(text)
+
+    def count_tokens(self, text: str) -> int:
+        return self.vocab.count_tokens(text)
+
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        return self.vocab.tokenize(prompt)
+
+    def warm(self, prompt: Prompt, cancel: threading.Event,
+             short_prompts: Sequence[Prompt] = ()) -> int:
+        """Evaluate `prompt` ahead of the request; after a jump, the ladder of windows
+        grows instead (see JumpLadder.warm)."""
+        with self._lock:
+            tokens = self.vocab.tokenize(prompt)
+            if len(tokens) >= self.n_ctx:
+                return 0
+            return self.ladder.warm(tokens, short_prompts, cancel)
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        with self._lock:
+            started = time.perf_counter()
+            tokens, short, grown = self.ladder.choose(self.vocab.tokenize(request.prompt),
+                                                      request)
+            chosen_ms = (time.perf_counter() - started) * 1000
+            generation = self._generate(request, tokens)
+            generation.short_window, generation.grown_tokens = short, grown
+            generation.prompt_ms += chosen_ms  # the time to the first token: growth too
+            return generation
+
+    def _generate(self, request: GenerationRequest, tokens: list[int]) -> Generation:
+        """The prompt evaluated into the cache (cancellable between chunks), then the
+        first candidate and, with `candidates` > 1, more in the same batch."""
+        checks = (request.should_stop, *request.more_stops)[:self.candidates]
+        if len(tokens) + request.max_tokens * len(checks) > self.n_ctx:
+            log.warning("prompt of %d tokens does not fit the context of %d",
+                        len(tokens), self.n_ctx)
+            return Generation("", StopReason.CONTEXT, prompt_tokens=len(tokens))
+        started = time.perf_counter()
+        reused, done = self.cache.evaluate(tokens, request.cancel)
+        prompt_ms = (time.perf_counter() - started) * 1000
+        result = Generation("", StopReason.CANCELLED, prompt_tokens=len(tokens),
+                            reused_tokens=reused, prompt_ms=prompt_ms)
+        if not done:
+            return result
+        main, *others = sample(self.cache, self.vocab, request, checks)
+        result.text, result.stopped_by = main.text, main.stopped_by
+        result.generated_tokens = main.generated_tokens + sum(
+            other.generated_tokens for other in others)
+        result.mean_logprob = main.mean_logprob
+        result.alternatives = others
+        result.generate_ms = (time.perf_counter() - started) * 1000 - prompt_ms
+        return result
+
+    def jump(self, prompt_ms: int, start_ms: int) -> None:
+        """New times for the ladder; turning it on or off takes a new engine (its room
+        in the KV cache is made at load)."""
+        self.ladder.jump_ms, self.ladder.jump_start_ms = prompt_ms, start_ms
+
+    def close(self) -> None:
+        with self._lock:
+            self.cache.close()
+            self.llm.close()
+
+
+def _gpu() -> bool:
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """llama.cpp prints its load log on fd 2 even with verbose=False; keep it in debug only."""
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
