@@ -67,6 +67,7 @@ class Job:
     before: str = ""  # the context windows, remembered with the suggestion (cache.py)
     after: str = ""
     warm_only: bool = False  # evaluate the prompt for later requests, generate nothing
+    heal_text: str = ""  # cut from the prompts' end: the model writes it again (healing)
     unhealed_prompt: Prompt | None = None  # with the indentation, for when the model refuses it
     short_prompts: tuple[Prompt, ...] = ()  # the same in smaller windows (JUMP_RUNGS)
     short_unhealed_prompts: tuple[Prompt, ...] = ()
@@ -124,22 +125,21 @@ class Completer:
         cursor = document.position_at(offset)
         if document.language_id in settings.disabled_languages:
             return Result("", cursor, cursor, "language disabled")
-        prefix_budget, suffix_budget = settings.budgets(self.engine.n_ctx)
         comment = document.language.line_comment if document.language else "#"
         files = self._context_files(document, offset, comment)
         files_cost = context_cost(self.engine.template, files, name_of(document.uri), comment,
                                   context_mod.counter(self.engine.count_tokens))
-        full_prefix_budget = prefix_budget
-        prefix_budget = max(MIN_PREFIX_TOKENS, prefix_budget - files_cost)
-        ctx = self._window(document, offset, prefix_budget, suffix_budget)
-        language = document.language.ts_language if document.language else None
+        prefix_budget, suffix_budget = settings.budgets(self.engine.n_ctx)
+        ctx = self._window(document, offset, max(MIN_PREFIX_TOKENS, prefix_budget - files_cost),
+                           suffix_budget)
         plan = stops.decide(ctx.prefix[len(ctx.outline):], ctx.suffix, ctx.situation,
                             max_lines=settings.max_lines,
                             time_budget_ms=settings.time_budget_ms,
                             complete_in_comments=settings.complete_in_comments,
-                            language=language)
-        line = document.line_text(cursor.line)
-        line_end = document.position_at(offset - len(ctx.line_prefix) + len(line))
+                            language=document.language.ts_language if document.language
+                            else None)
+        line_end = document.position_at(offset - len(ctx.line_prefix)
+                                        + len(document.line_text(cursor.line)))
         self.stats.requests += 1
         if plan.mode == stops.Mode.NONE:
             return Result("", cursor, cursor, plan.reason)
@@ -150,31 +150,19 @@ class Completer:
                 self.stats.cache_hits += 1
                 end = line_end if hit.replaces_line_suffix else cursor
                 return Result(hit.text, cursor, end, "cache")
-        prefix = ctx.prefix[:len(ctx.prefix) - len(plan.heal)] if plan.heal else ctx.prefix
-        region_start = self._region_start(document.uri, prefix)
-        region_chars = len(prefix) - region_start
         smaller = [self._window(document, offset, rung.prefix_tokens, rung.suffix_tokens,
                                 enclosing=rung.enclosing)
-                   for rung in JUMP_RUNGS if rung.prefix_tokens < full_prefix_budget] \
+                   for rung in JUMP_RUNGS if rung.prefix_tokens < prefix_budget] \
             if settings.jump_prompt_ms > 0 and self.engine.serves_short_prompts else []
-
-        def prompt_for(window: context_mod.Context, healed: bool) -> Prompt:
-            """The prompt for a window (the full one with the repository's snippets); its
-            region is as far from the cursor as in the full window's (counted from the
-            end: windows start in different places)."""
-            text, cut = window.prefix, len(plan.heal) if healed else 0
-            return render(self.engine.template, settings.fim_order, text[:len(text) - cut],
-                          window.suffix, files if window is ctx else (),
-                          path=name_of(document.uri), comment=comment,
-                          region_start=max(0, len(text) - len(plan.heal) - region_chars))
-
-        return Job(document.uri, document.version, prompt_for(ctx, True), plan, cursor,
+        prompts = _Prompts(self, document, ctx, plan, files, comment)
+        return Job(document.uri, document.version, prompts.of(ctx, True), plan, cursor,
                    line_end, settings.max_tokens, settings.temperature, ctx.prefix,
-                   ctx.suffix,
-                   unhealed_prompt=prompt_for(ctx, False) if plan.heal else None,
-                   short_prompts=tuple(prompt_for(window, True) for window in smaller),
-                   short_unhealed_prompts=tuple(prompt_for(window, False) for window in smaller)
-                   if plan.heal else (), warm_only=warm)
+                   ctx.suffix, heal_text=prompts.heal_text,
+                   unhealed_prompt=prompts.of(ctx, False) if plan.heal else None,
+                   short_prompts=tuple(prompts.of(window, True) for window in smaller),
+                   short_unhealed_prompts=tuple(prompts.of(window, False)
+                                                for window in smaller) if plan.heal else (),
+                   warm_only=warm)
 
     def _window(self, document: Document, offset: int, prefix_budget: int, suffix_budget: int,
                 enclosing: bool = False) -> context_mod.Context:
@@ -189,7 +177,7 @@ class Completer:
             self._windows[key] = (ctx.start, len(document.text) - ctx.end)
         return ctx
 
-    def _region_start(self, uri: str, prefix: str) -> int:
+    def region_start(self, uri: str, prefix: str) -> int:
         """Where the cursor's region starts in `prefix`, for the SPLIT prompt layout.
 
         The region is the top-level block the cursor is in (its last line that starts
@@ -257,7 +245,8 @@ class Completer:
             time_budget_ms=plan.time_budget_ms, more_stops=more,
             candidate_temperature=self.settings.candidate_temperature,
             short_prompts=short_prompts, awaited=plan.mode == stops.Mode.MULTI
-            and not plan.line_prefix.strip()))
+            and not plan.line_prefix.strip(), heal_text=job.heal_text,
+            lookup=self.settings.prompt_lookup))
         self._count(generation)
         return generation, best_suggestion(plan, [generation, *generation.alternatives])
 
@@ -282,6 +271,34 @@ class Completer:
             count = _commented(count, comment)
         return self.repository.snippets(document, offset, count,
                                         self.settings.context_tokens)
+
+
+class _Prompts:
+    """The prompts of one request's windows: each ends at the cursor, less the text that
+    the model writes itself (the cursor's indentation where healed, the last token of a
+    word with token healing); the full window's has the repository's snippets."""
+
+    def __init__(self, completer: Completer, document: Document, ctx: context_mod.Context,
+                 plan: stops.Plan, files: tuple[ContextFile, ...], comment: str) -> None:
+        self.engine, self.settings = completer.engine, completer.settings
+        self.document, self.full, self.plan = document, ctx, plan
+        self.files, self.comment = files, comment
+        prefix = ctx.prefix[:len(ctx.prefix) - len(plan.heal)] if plan.heal else ctx.prefix
+        self.heal_text = "" if plan.heal or not self.settings.token_healing \
+            else prefix[self.engine.healing_start(prefix):]
+        region_start = completer.region_start(document.uri, prefix)
+        self.region_chars = len(prefix) - region_start
+
+    def of(self, window: context_mod.Context, healed: bool) -> Prompt:
+        """The prompt for a window; its region is as far from the cursor as in the full
+        window's (counted from the end: windows start in different places)."""
+        text = window.prefix
+        cut = (len(self.plan.heal) if healed else 0) + len(self.heal_text)
+        return render(self.engine.template, self.settings.fim_order, text[:len(text) - cut],
+                      window.suffix, self.files if window is self.full else (),
+                      path=name_of(self.document.uri), comment=self.comment,
+                      region_start=max(0, len(text) - len(self.plan.heal)
+                                       - self.region_chars))
 
 
 def best_suggestion(plan: stops.Plan,

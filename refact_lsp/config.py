@@ -89,6 +89,9 @@ class Settings:
     disabled_languages: tuple[str, ...] = ()
     cache: bool = True
     kv_reuse: bool = True
+    token_healing: bool = True  # a cursor inside a word: the model re-writes its last token
+    prompt_lookup: bool = True  # drafts from the prompt, verified in a batch (same output)
+    min_confidence: float = bounded(0.0, 0.0, 1.0)  # withhold suggestions less sure (0: off)
     # a prompt slower to evaluate is served from smaller windows first ...
     jump_prompt_ms: int = bounded(500, 0, 600_000)
     jump_start_ms: int = bounded(5000, 0, 600_000)  # ... once it would take longer (a jump)

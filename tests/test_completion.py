@@ -314,3 +314,20 @@ def test_the_snippets_budget_is_held_and_taken_from_the_prefix(workspace: Any) -
         # The files' tokens come out of the prefix's budget: the prompt never grows past
         # the window the settings give.
         assert len(job.prompt.text) <= sum(Settings().budgets(2048)) + 64
+
+
+def test_a_cursor_inside_a_word_backs_the_prompt_up_for_the_model_to_write_it_again() -> None:
+    """Token healing: the prompt ends before the word being typed (at the engine's token
+    boundary), the engine is told what it must write first, and the suggestion is what
+    comes after the cursor."""
+    comp, engine = completer("th * height\n")
+    doc = document(SOURCE.replace("    \n\n\nprint", "    return wid\n\n\nprint"))
+    result = run(comp, doc, Position(4, 14))
+    assert result.text == "th * height"
+    request = engine.requests[0]
+    assert request.heal_text == "wid"
+    assert request.prompt.text.endswith("return ")  # Qwen's split layout: the region last
+    off, engine = completer("th * height\n", token_healing=False)
+    run(off, doc, Position(4, 14))
+    assert engine.requests[0].heal_text == "" and engine.requests[0].prompt.text.endswith(
+        "return wid")

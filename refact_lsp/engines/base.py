@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from refact_lsp.prompts import FimTemplate, Prompt
-from refact_lsp.text import StrEnum
+from refact_lsp.text import StrEnum, is_word_char
 
 
 class EngineError(Exception):
@@ -54,6 +54,13 @@ class GenerationRequest:
     # A person likely stops here and waits for the answer (an empty line): nothing else
     # (growing a larger window after a jump) is done before it.
     awaited: bool = False
+    # Token healing: text cut from the prompt's end at the cursor (Engine.healing_start)
+    # that the output must write first; the returned text never includes it. Engines
+    # that cannot constrain their output drop one that does not begin with it.
+    heal_text: str = ""
+    # Draft tokens looked up in the prompt and verified in one batch (lookup.py): the
+    # same greedy output in fewer decode steps, for engines that can.
+    lookup: bool = True
 
 
 @dataclass
@@ -72,6 +79,8 @@ class Generation:
     alternatives: list[Generation] = field(default_factory=list)  # the other candidates
     short_window: bool = False  # generated from one of the request's smaller windows
     grown_tokens: int = 0  # evaluated for a larger window before generating (after a jump)
+    drafted_tokens: int = 0  # looked up in the prompt (lookup.py) ...
+    accepted_tokens: int = 0  # ... and confirmed by the model
 
 
 class Engine(ABC):
@@ -89,6 +98,18 @@ class Engine(ABC):
     @abstractmethod
     def generate(self, request: GenerationRequest) -> Generation:
         """Run one generation; returns early, stopped by CANCELLED, on request.cancel."""
+
+    def healing_start(self, text: str) -> int:
+        """Where to cut `text`, a prompt's end at the cursor, for token healing: engines
+        that cannot constrain their output back up to the start of the last word (or
+        run of other marks), so that the model writes it whole; nothing after a space."""
+        end = len(text)
+        if not text or text[-1].isspace():
+            return end
+        kind = is_word_char(text[-1])
+        while end > 0 and not text[end - 1].isspace() and is_word_char(text[end - 1]) == kind:
+            end -= 1
+        return end
 
     def warm(self, prompt: Prompt, cancel: threading.Event,
              short_prompts: Sequence[Prompt] = ()) -> int:

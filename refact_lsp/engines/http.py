@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -38,6 +39,7 @@ from refact_lsp.engines.base import (
     EngineUnavailable,
     Generation,
     GenerationRequest,
+    StopCheck,
     StopReason,
 )
 from refact_lsp.prompts import TEMPLATES, FimTemplate, Prompt, detect_template
@@ -221,6 +223,20 @@ class HttpEngine(Engine):
     # -- generation --------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest) -> Generation:
+        """Stream a generation. With token healing the server cannot be held to writing
+        `heal_text` first: what it writes is checked instead, and an output that does not
+        begin with it is nothing to show."""
+        heal = request.heal_text
+        if heal:
+            request = dataclasses.replace(request, should_stop=_after(heal,
+                                                                      request.should_stop))
+        generation = self._generate(request)
+        if heal:
+            generation.text = generation.text[len(heal):] \
+                if generation.text.startswith(heal) else ""
+        return generation
+
+    def _generate(self, request: GenerationRequest) -> Generation:
         path, body = self._request(request)
         deadline = time.monotonic() + request.time_budget_ms / 1000 + self.settings.timeout_s
         future = self._on_loop(self._stream(path, _sendable(body), request, deadline))
@@ -471,6 +487,16 @@ class TokenEstimate:
 
     def count(self, text: str) -> int:
         return math.ceil(_utf8(text) / self.bytes_per_token) if text else 0
+
+
+def _after(heal: str, should_stop: StopCheck) -> StopCheck:
+    """A stop check for an output that must begin with `heal`: the output after it goes
+    to `should_stop`; one that leaves it stops at once."""
+    def check(text: str) -> bool:
+        if text.startswith(heal):
+            return len(text) > len(heal) and should_stop(text[len(heal):])
+        return not heal.startswith(text)
+    return check
 
 
 def _utf8(text: str) -> int:

@@ -103,6 +103,11 @@ class LlamaCppEngine(Engine):
     def tokenize(self, prompt: Prompt) -> list[int]:
         return self.vocab.tokenize(prompt)
 
+    def healing_start(self, text: str) -> int:
+        """Where `text`, a prompt's end at the cursor, is cut for token healing: the start
+        of its last token (the model re-writes it under a constraint, see healing.py)."""
+        return self.vocab.healing_start(text)
+
     def warm(self, prompt: Prompt, cancel: threading.Event,
              short_prompts: Sequence[Prompt] = ()) -> int:
         """Evaluate `prompt` ahead of the request; after a jump, the ladder of windows
@@ -139,11 +144,13 @@ class LlamaCppEngine(Engine):
                             reused_tokens=reused, prompt_ms=prompt_ms)
         if not done:
             return result
-        main, *others = sample(self.cache, self.vocab, request, checks)
+        main, *others = sample(self.cache, self.vocab, request, checks, tokens)
         result.text, result.stopped_by = main.text, main.stopped_by
         result.generated_tokens = main.generated_tokens + sum(
             other.generated_tokens for other in others)
-        result.mean_logprob = main.mean_logprob
+        result.mean_logprob, result.token_logprobs = main.mean_logprob, main.token_logprobs
+        result.drafted_tokens, result.accepted_tokens = main.drafted_tokens, \
+            main.accepted_tokens
         result.alternatives = others
         result.generate_ms = (time.perf_counter() - started) * 1000 - prompt_ms
         return result

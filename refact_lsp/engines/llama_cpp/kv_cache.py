@@ -31,6 +31,9 @@ BACKGROUND = MAX_CANDIDATES  # sequence where the next larger window grows after
 # Decodes one (sequence, token) row each at the sequences' next position; returns each
 # row's logits, or None where llama.cpp could not decode them.
 DecodeStep = Callable[[Sequence[tuple[int, int]]], "list[np.ndarray] | None"]
+# Keeps the first `kept` tokens of the last run, decodes `tokens` after them in one batch;
+# returns the logits after each, or None (see KvCache.drafting).
+RunStep = Callable[[Sequence[int], int], "list[np.ndarray] | None"]
 
 
 class KvCache:
@@ -281,6 +284,38 @@ class KvCache:
             llama_cpp.llama_batch_free(batch)
             for seq in range(1, sequences):
                 llama_cpp.llama_memory_seq_rm(memory, seq, -1, -1)
+
+    @contextlib.contextmanager
+    def drafting(self, longest: int) -> Iterator[RunStep]:
+        """Decode runs of the main sequence's tokens after the prompt, each run in one
+        batch with the logits after every token of it: a token and the draft that may
+        follow it (prompt lookup). `step(tokens, kept)` first drops the cells of the
+        last run beyond its first `kept` tokens (the draft the model did not confirm);
+        the logits it returns (copies) stay valid. At most `longest` tokens a run."""
+        memory, llm = self._memory, self.llm
+        batch = llama_cpp.llama_batch_init(longest, 0, 1)
+        run_start = llm.n_tokens  # where the last run's tokens sit
+        run: list[int] = []
+
+        def step(tokens: Sequence[int], kept: int) -> list[np.ndarray] | None:
+            nonlocal run_start, run
+            position = run_start + kept
+            llama_cpp.llama_memory_seq_rm(memory, 0, position, -1)
+            batch.n_tokens = len(tokens)
+            for row, token in enumerate(tokens):
+                batch.token[row], batch.pos[row] = token, position + row
+                batch.n_seq_id[row], batch.seq_id[row][0], batch.logits[row] = 1, 0, 1
+            if llama_cpp.llama_decode(llm._ctx.ctx, batch) != 0:
+                return None
+            llm.input_ids[position:position + len(tokens)] = tokens
+            llm.n_tokens = position + len(tokens)
+            run_start, run = position, list(tokens)
+            return [self._logits(row).copy() for row in range(len(tokens))]
+
+        try:
+            yield step
+        finally:
+            llama_cpp.llama_batch_free(batch)
 
     def close(self) -> None:
         """Free the context made here before llama-cpp-python frees the model."""

@@ -7,11 +7,15 @@ prompt is built from the model's own special tokens, found here by their text.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 import llama_cpp
 
+from refact_lsp.engines.healing import Healing, PieceIndex
 from refact_lsp.prompts import Prompt
+
+HEALING_TAIL_CHARS = 64  # the end of a text tokenized to find its last token
 
 
 class Vocabulary:
@@ -21,6 +25,8 @@ class Vocabulary:
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self.special_ids: dict[str, int] = {}  # special tokens found by has_token
         self.stop_ids: set[int] = set()  # the template's stop tokens (see stop_on)
+        self._index: PieceIndex | None = None  # the tokens' texts, for token healing
+        self._pieces_lock = threading.Lock()
 
     def has_token(self, text: str) -> bool:
         """True where `text` is a single special token of this model's vocabulary."""
@@ -64,6 +70,34 @@ class Vocabulary:
 
     def detokenize(self, token: int) -> bytes:
         return self._llm.detokenize([token])
+
+    def healing_start(self, text: str) -> int:
+        """Where `text` (a prompt's end at the cursor) is cut for token healing: the start
+        of its last token, where that token ends in a letter, a digit or an operator (a
+        longer token may continue it); `len(text)` where it ends in whitespace."""
+        if not text or text[-1].isspace():
+            return len(text)
+        tail = text[-HEALING_TAIL_CHARS:]
+        tokens = self._llm.tokenize(_utf8(tail), add_bos=False, special=False)
+        if not tokens:
+            return len(text)
+        last = self._llm.detokenize([tokens[-1]]).decode("utf-8", "replace")
+        return len(text) - len(last) if tail.endswith(last) and last else len(text)
+
+    def healing(self, removed: str) -> Healing | None:
+        """The constraint that has the output write `removed` again; None for nothing."""
+        return Healing(_utf8(removed), self._piece_index()) if removed else None
+
+    def _piece_index(self) -> PieceIndex:
+        """Every token's text, indexed once (about a second for 150,000 tokens)."""
+        with self._pieces_lock:
+            if self._index is None:
+                pieces = [b"" if llama_cpp.llama_vocab_get_attr(self._vocab, token)
+                          & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
+                          else self._llm.detokenize([token])
+                          for token in range(self._llm.n_vocab())]
+                self._index = PieceIndex(pieces)
+            return self._index
 
 
 def _utf8(text: str) -> bytes:

@@ -1,0 +1,77 @@
+"""Prompt-lookup drafts and token healing in the embedded engine, on the real model:
+drafts change nothing but the number of decode steps; healing lets a cursor inside a
+word be completed as the model tokenizes the word."""
+
+from __future__ import annotations
+
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from refact_lsp.engines.base import GenerationRequest, StopReason
+from refact_lsp.engines.llama_cpp import LlamaCppEngine
+from refact_lsp.prompts import FimOrder, render
+
+pytestmark = pytest.mark.model  # loads the model (conftest.py)
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+# Holes in real code (the standard library's own): (file, a line's text to stop after).
+HOLES = [("textwrap.py", "        if self.break_on_hyphens is True:"),
+         ("textwrap.py", "    def _split_chunks(self, text):"),
+         ("shlex.py", "    def push_token(self, tok):"),
+         ("shlex.py", "        if self.debug >= 1:"),
+         ("fnmatch.py", "def filter(names, pat):"),
+         ("fnmatch.py", "    res = []"),
+         ("calendar.py", "    def itermonthdays(self, year, month):"),
+         ("calendar.py", "    def formatweekday(self, day, width):")]
+
+
+@pytest.fixture(scope="module")
+def engine(model_path: Path) -> Iterator[LlamaCppEngine]:
+    made = LlamaCppEngine(model_path, n_ctx=2048, n_threads=2)
+    yield made
+    made.close()
+
+
+def hole(name: str, line: str) -> tuple[str, str]:
+    """1,500 characters before the end of `line` (and its line break), 500 after."""
+    text = (STDLIB / name).read_text()
+    cursor = text.index(line + "\n") + len(line) + 1
+    return text[max(0, cursor - 1500):cursor], text[cursor:cursor + 500]
+
+
+def generate(engine: LlamaCppEngine, prefix: str, suffix: str, *, lookup: bool,
+             heal_text: str = "", max_tokens: int = 48) -> tuple[str, StopReason, int, int]:
+    request = GenerationRequest(
+        prompt=render(engine.template, FimOrder.PSM, prefix, suffix), max_tokens=max_tokens,
+        should_stop=lambda text: text.count("\n") >= 4, lookup=lookup, heal_text=heal_text)
+    generation = engine.generate(request)
+    return (generation.text, generation.stopped_by, generation.drafted_tokens,
+            generation.accepted_tokens)
+
+
+def test_drafts_give_the_same_output_as_one_token_at_a_time(engine: LlamaCppEngine) -> None:
+    accepted = 0
+    for name, line in HOLES:
+        prefix, suffix = hole(name, line)
+        plain = generate(engine, prefix, suffix, lookup=False)
+        drafted = generate(engine, prefix, suffix, lookup=True)
+        assert drafted[:2] == plain[:2], (name, line)
+        assert plain[2:] == (0, 0)
+        accepted += drafted[3]
+    assert accepted > 0  # code repeats itself: some drafts were right
+
+
+def test_a_cursor_inside_a_word_is_healed(engine: LlamaCppEngine) -> None:
+    """`self.break_on_hyp|`: backed up to the token boundary, the model writes the word
+    as it tokenizes it, and the text returned starts after what was typed."""
+    prefix, suffix = hole("textwrap.py", "        if self.break_on_hyphens is True:")
+    prefix = prefix[:prefix.rindex("self.break_on_hyphens")] + "self.break_on_hyp"
+    cut = engine.healing_start(prefix)
+    assert 0 < len(prefix) - cut <= len("break_on_hyp")
+    healed = generate(engine, prefix[:cut], "\n" + suffix, lookup=True,
+                      heal_text=prefix[cut:])
+    assert healed[0].startswith("hens is True"), healed
+    assert engine.healing_start(prefix + " ") == len(prefix) + 1  # after a space: none
