@@ -183,16 +183,17 @@ def _test_generation(engine: Engine, settings: Settings) -> Line:
             f"{generation.prompt_ms:.0f} ms")
     if tokens and speed < SLOW_TOKENS_PER_S:
         return Line(Status.NOTE, f"{text}: slow, suggestions will take seconds",
-                    "a smaller model (qwen2.5-coder-0.5b), more threads (--n-threads) or "
-                    f"a GPU build ({INSTALL_DOCS})")
+                    "a quieter CPU (other programs take it now?), more threads "
+                    f"(--n-threads), a smaller model or a GPU build ({INSTALL_DOCS})")
     return Line(Status.OK, text)
 
 
 def _cache(settings: Settings) -> Line:
     directory = models.cache_dir(settings.cache_dir)
     found = models.downloaded(settings.cache_dir)
-    text = (f"cache dir: {directory} ({len(found)} models, "
-            f"{models.size_text(sum(item.size for item in found))})")
+    count = f"{len(found)} model" + ("" if len(found) == 1 else "s")
+    text = f"cache dir: {directory} ({count}, " \
+           f"{models.size_text(sum(item.size for item in found))})"
     existing = next(path for path in (directory, *directory.parents) if path.exists())
     if not os.access(existing, os.W_OK):
         return Line(Status.NOTE, f"{text}: not writable, so no download or acceptance "
