@@ -3,21 +3,29 @@
 A suggestion is remembered with the text before and after the cursor (the context
 windows the model saw). When the person types characters that the suggestion starts
 with, the rest of it is still right: it is returned at once (as Refact's engine and
-llama.vim do). An exact match (undo, moving back) returns the whole suggestion.
+llama.vim do). An exact match (undo, moving back) returns the whole suggestion. The
+alternatives shown with it (`candidates`) are remembered with it, so that a repeated
+request (an editor's "next suggestion") still has them to cycle through.
 """
 
 from __future__ import annotations
 
 import collections
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cached:
+    text: str
+    replaces_line_suffix: bool = False
 
 
 @dataclass(frozen=True)
 class Entry:
     before: str
     after: str
-    text: str
-    replaces_line_suffix: bool
+    suggestions: tuple[Cached, ...]  # best first: the alternatives are cycled through too
 
 
 class SuggestionCache:
@@ -28,26 +36,29 @@ class SuggestionCache:
         self._entries: collections.OrderedDict[tuple[str, str, str], Entry] = \
             collections.OrderedDict()
 
-    def put(self, uri: str, before: str, after: str, text: str,
-            replaces_line_suffix: bool = False) -> None:
-        if not text:
+    def put(self, uri: str, before: str, after: str, suggestions: Sequence[Cached]) -> None:
+        suggestions = tuple(suggestion for suggestion in suggestions if suggestion.text)
+        if not suggestions:
             return
         key = (uri, before, after)
-        self._entries[key] = Entry(before, after, text, replaces_line_suffix)
+        self._entries[key] = Entry(before, after, suggestions)
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
-    def get(self, uri: str, before: str, after: str) -> Entry | None:
-        """The rest of a remembered suggestion that the typed text agrees with, if any."""
+    def get(self, uri: str, before: str, after: str) -> list[Cached]:
+        """The rests of the newest remembered suggestions that the typed text agrees
+        with, best first; none where there are none."""
         for (key_uri, _, _), entry in reversed(self._entries.items()):
             if key_uri != uri or entry.after != after or not before.startswith(entry.before):
                 continue
             typed = before[len(entry.before):]
-            if entry.text.startswith(typed) and len(typed) < len(entry.text):
-                return Entry(before, after, entry.text[len(typed):],
-                             entry.replaces_line_suffix)
-        return None
+            rests = [Cached(cached.text[len(typed):], cached.replaces_line_suffix)
+                     for cached in entry.suggestions
+                     if cached.text.startswith(typed) and len(typed) < len(cached.text)]
+            if rests:
+                return rests
+        return []
 
     def forget(self, uri: str) -> None:
         for key in [key for key in self._entries if key[0] == uri]:

@@ -1,4 +1,5 @@
-"""Command line: the LSP server over stdio or TCP, and `complete FILE:LINE:COL`."""
+"""Command line: the LSP server over stdio or TCP, `complete FILE:LINE:COL`, `doctor`
+and `models`."""
 
 from __future__ import annotations
 
@@ -68,16 +69,36 @@ def _setup_logging(verbose: bool) -> None:
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+class _Version(argparse.Action):
+    """`--version`: the version and the llama.cpp build (loaded only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and "
+                         "llama.cpp's build (CPU features, GPU backend) and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        try:
+            from refact_lsp.build_info import build_info
+
+            build = build_info()
+        except (ImportError, OSError) as exc:
+            build = f"llama-cpp-python cannot be loaded: {exc}"
+        print(f"refact-lsp {__version__}\n{build}")
+        parser.exit()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["complete"]:
-        return _complete_main(argv[1:])
+    commands = {"complete": _complete_main, "doctor": _doctor_main, "models": _models_main}
+    if argv[:1] and argv[0] in commands:
+        return commands[argv[0]](argv[1:])
     parser = argparse.ArgumentParser(
         prog="refact-lsp", parents=[_options()],
         description="Local fill-in-the-middle code completion over LSP. With no command, "
                     "speaks LSP on stdio. `refact-lsp complete FILE:LINE:COL` prints the "
-                    "completion at a place in a file.")
-    parser.add_argument("--version", action="version", version=f"refact-lsp {__version__}")
+                    "completion at a place in a file; `refact-lsp doctor` checks what "
+                    "works; `refact-lsp models` lists, downloads and removes models.")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("--stdio", action="store_true", help="LSP over stdio (the default)")
     parser.add_argument("--tcp", action="store_true", help="LSP over TCP, for debugging")
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
@@ -142,6 +163,75 @@ def _complete_main(argv: list[str]) -> int:
     else:
         print(result.text)
     return 0
+
+
+def _doctor_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="refact-lsp doctor", parents=[_options()],
+        description="Check what works, with the settings the server would use, and say "
+                    "what to do; exit status 0 only where a completion would work.")
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    from refact_lsp import doctor
+
+    return doctor.run(_settings(args))
+
+
+def _models_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="refact-lsp models",
+        description="List the catalog and what is downloaded (no action), download a "
+                    "catalog model, or remove a downloaded one.")
+    parser.add_argument("action", nargs="?", choices=["list", "download", "remove"],
+                        default="list")
+    parser.add_argument("name", nargs="?", help="a catalog name, for download and remove")
+    parser.add_argument("--cache-dir", help="where downloaded models are kept")
+    args = parser.parse_args(argv)
+    _setup_logging(False)
+    from refact_lsp import models
+
+    cache = args.cache_dir or _settings(argparse.Namespace()).cache_dir
+    if args.action == "list":
+        print("\n".join(_catalog_lines(cache)))
+        return 0
+    if not args.name:
+        parser.error(f"{args.action} needs a catalog name")
+    try:
+        if args.action == "remove":
+            for removed in models.remove(args.name, cache):
+                print(f"removed {removed}")
+        elif args.name.lower() not in models.CATALOG:
+            raise models.ModelError(f"{args.name!r} is not a catalog name; "
+                                    "`refact-lsp models` lists them")
+        else:
+            print(models.resolve(args.name, cache, TerminalProgress()))
+    except models.ModelError as exc:
+        _fail(exc)
+        return 1
+    return 0
+
+
+def _catalog_lines(cache: str | None) -> list[str]:
+    """The catalog, one model a line, and what is downloaded (`refact-lsp models`)."""
+    from refact_lsp import models
+
+    on_disk = {item.path.name: item for item in models.downloaded(cache)}
+    lines = [f"{'name':<20} {'download':>9}  {'checksum':<9}  {'on disk':<18}  source"]
+    for name, entry in models.CATALOG.items():
+        item = on_disk.get(entry.filename)
+        size = models.size_text(entry.download_mb * 10**6)
+        disk = models.size_text(item.size) + (", checked" if item.verified else "") \
+            if item else "-"
+        mirror = " (fetched from its PyPI mirror)" if entry.mirror else ""
+        pinned = "in code" if entry.pinned_in_code else "first use"
+        lines.append(f"{name:<20} {'~' + size:>9}  {pinned:<9}  {disk:<18}  "
+                     f"{entry.source.repo_id}/{entry.filename}{mirror}")
+    others = [item for item in on_disk.values() if not item.names]
+    lines += [f"{'(not in the catalog)':<20} {'':>9}  {'':<9}  "
+              f"{models.size_text(item.size):<18}  {item.path}" for item in others]
+    lines.append(f"default: {models.DEFAULT_MODEL}; checksum: pinned in the catalog, or at "
+                 f"the first download; kept in {models.cache_dir(cache)}")
+    return lines
 
 
 def _fail(error: Exception) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from refact_lsp import context as context_mod
 from refact_lsp import stops
-from refact_lsp.cache import SuggestionCache
+from refact_lsp.cache import Cached, SuggestionCache
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopReason
@@ -75,14 +75,29 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """Another suggestion for the same cursor: its text and where the range it replaces
+    ends (the cursor, or the end of the cursor's line)."""
+
+    text: str
+    end: Position
+
+
+@dataclass(frozen=True)
 class Result:
-    """A suggestion and the range it replaces; text "" means: show nothing."""
+    """A suggestion and the range it replaces; text "" means: show nothing.
+    `alternatives` are the other distinct suggestions, best first (`candidates`)."""
 
     text: str
     start: Position
     end: Position
     reason: str = ""
     generation: Generation | None = None
+    alternatives: tuple[Alternative, ...] = ()
+
+    def choices(self) -> tuple[Alternative, ...]:
+        """Every suggestion to show, best first; none for an empty result."""
+        return (Alternative(self.text, self.end), *self.alternatives) if self.text else ()
 
 
 @dataclass
@@ -145,11 +160,12 @@ class Completer:
             return Result("", cursor, cursor, plan.reason)
         if settings.cache and not warm:
             with self._lock:
-                hit = self.cache.get(document.uri, ctx.prefix, ctx.suffix)
-            if hit is not None:
+                hits = [Alternative(hit.text, line_end if hit.replaces_line_suffix else cursor)
+                        for hit in self.cache.get(document.uri, ctx.prefix, ctx.suffix)]
+            if hits:
                 self.stats.cache_hits += 1
-                end = line_end if hit.replaces_line_suffix else cursor
-                return Result(hit.text, cursor, end, "cache")
+                return Result(hits[0].text, cursor, hits[0].end, "cache",
+                              alternatives=tuple(hits[1:]))
         smaller = [self._window(document, offset, rung.prefix_tokens, rung.suffix_tokens,
                                 enclosing=rung.enclosing)
                    for rung in JUMP_RUNGS if rung.prefix_tokens < prefix_budget] \
@@ -211,34 +227,35 @@ class Completer:
             self.stats.warmed_tokens += self.engine.warm(job.prompt, job.cancel,
                                                          job.short_prompts)
             return None
-        generation, suggestion = self._attempt(job, job.prompt, job.short_prompts, job.plan)
-        if suggestion is None and job.unhealed_prompt is not None \
+        generation, ranked = self._attempt(job, job.prompt, job.short_prompts, job.plan)
+        if not ranked and job.unhealed_prompt is not None \
                 and generation.stopped_by != StopReason.CANCELLED:
             # Nothing fits where the model wrote the indentation itself: give it.
-            generation, suggestion = self._attempt(job, job.unhealed_prompt,
-                                                   job.short_unhealed_prompts,
-                                                   stops.unhealed(job.plan))
+            generation, ranked = self._attempt(job, job.unhealed_prompt,
+                                               job.short_unhealed_prompts,
+                                               stops.unhealed(job.plan))
         if generation.stopped_by == StopReason.CANCELLED:
             return Result("", job.start, job.start, StopReason.CANCELLED, generation)
         log.debug("generation %r stopped by %s: %d/%d prompt tokens reused, %d generated, "
                   "%.0f+%.0f ms", generation.text, generation.stopped_by,
                   generation.reused_tokens, generation.prompt_tokens,
                   generation.generated_tokens, generation.prompt_ms, generation.generate_ms)
-        if suggestion is None:
+        if not ranked:
             return Result("", job.start, job.start, "nothing to suggest", generation)
-        end = job.line_end if suggestion.replaces_line_suffix else job.start
         if not generation.short_window:  # a smaller window's answer is replaced by a
             with self._lock:  # larger one's at the next request, not served again
-                self.cache.put(job.uri, job.before, job.after, suggestion.text,
-                               suggestion.replaces_line_suffix)
-        return Result(suggestion.text, job.start, end, generation.stopped_by, generation)
+                self.cache.put(job.uri, job.before, job.after,
+                               [Cached(suggestion.text, suggestion.replaces_line_suffix)
+                                for suggestion in ranked])
+        choices = [Alternative(suggestion.text, job.line_end
+                               if suggestion.replaces_line_suffix else job.start)
+                   for suggestion in ranked]
+        return Result(choices[0].text, job.start, choices[0].end, generation.stopped_by,
+                      generation, tuple(choices[1:]))
 
     def _attempt(self, job: Job, prompt: Prompt, short_prompts: tuple[Prompt, ...],
-                 plan: stops.Plan) -> tuple[Generation, stops.Suggestion | None]:
-        # Candidates for blocks only: on one line the greedy one is best (measured on
-        # HumanEval infilling: 4 candidates won 5 points on blocks, lost 3 on lines).
-        count = self.settings.candidates if plan.mode == stops.Mode.MULTI else 1
-        more = tuple(stops.Stopper(plan) for _ in range(count - 1))
+                 plan: stops.Plan) -> tuple[Generation, list[stops.Suggestion]]:
+        more = tuple(stops.Stopper(plan) for _ in range(self.settings.candidates - 1))
         generation = self.engine.generate(GenerationRequest(
             prompt=prompt, max_tokens=job.max_tokens, should_stop=stops.Stopper(plan),
             cancel=job.cancel, temperature=job.temperature, key=job.uri,
@@ -248,7 +265,7 @@ class Completer:
             and not plan.line_prefix.strip(), heal_text=job.heal_text,
             lookup=self.settings.prompt_lookup))
         self._count(generation)
-        return generation, best_suggestion(plan, [generation, *generation.alternatives])
+        return generation, ranked_suggestions(plan, [generation, *generation.alternatives])
 
     def _count(self, generation: Generation) -> None:
         stats = self.stats
@@ -301,19 +318,27 @@ class _Prompts:
                                        - self.region_chars))
 
 
-def best_suggestion(plan: stops.Plan,
-                    candidates: Sequence[Generation]) -> stops.Suggestion | None:
-    """Of the candidates that leave something to show (a trimmed suggestion that
-    parses), the one the model was surest of (highest mean log-probability of its
-    tokens); the first (greedy) one wins a tie."""
-    best, best_logprob = None, -math.inf
-    for generation in candidates:
-        ended = generation.stopped_by == StopReason.EOS
-        suggestion = stops.finish(plan, generation.text, ended=ended)
+def ranked_suggestions(plan: stops.Plan,
+                       candidates: Sequence[Generation]) -> list[stops.Suggestion]:
+    """The distinct suggestions the candidates leave (trimmed, and parsing), best first.
+
+    The first candidate is the greedy one. For a block the model's surest comes first
+    (highest mean log-probability of its tokens; the earlier wins a tie); on one line
+    the greedy one does, then the others by that measure (measured on HumanEval
+    infilling: the surest of 4 candidates won 5 points on blocks, lost 3 on lines)."""
+    scored = []
+    for index, generation in enumerate(candidates):
+        suggestion = stops.finish(plan, generation.text,
+                                  ended=generation.stopped_by == StopReason.EOS)
+        if suggestion is None:
+            continue
         logprob = generation.mean_logprob if generation.mean_logprob is not None else -math.inf
-        if suggestion is not None and (best is None or logprob > best_logprob):
-            best, best_logprob = suggestion, logprob
-    return best
+        greedy_first = index == 0 and plan.mode != stops.Mode.MULTI
+        scored.append((not greedy_first, -logprob, index, suggestion))
+    ranked: dict[str, stops.Suggestion] = {}
+    for *_, suggestion in sorted(scored, key=lambda entry: entry[:3]):
+        ranked.setdefault(suggestion.text, suggestion)
+    return list(ranked.values())
 
 
 def _commented(count: Callable[[str], int], comment: str) -> Callable[[str], int]:

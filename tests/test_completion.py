@@ -85,14 +85,53 @@ def test_typing_into_a_suggestion_is_served_from_the_cache() -> None:
     assert isinstance(comp.prepare(doc, Position(4, 12)), Job)
 
 
-def test_of_several_candidates_the_surest_that_fits_is_shown() -> None:
+def test_of_several_candidates_the_surest_that_fits_is_shown_first() -> None:
     engine = ScriptedEngine(answers=["    return 0\n\n", "    return width * height\n\n",
                                      "    )))\n"], logprobs=[-2.0, -0.3, -0.1],
                             candidates=True)
     comp = Completer(engine, Settings(candidates=3))
     result = run(comp, document(), BODY)
     assert result.text == "return width * height"  # ")))" was surer but does not parse
+    assert [choice.text for choice in result.choices()] == ["return width * height",
+                                                            "return 0"]
     assert len(engine.requests[0].more_stops) == 2
+
+
+def test_on_one_line_the_greedy_candidate_comes_first_and_alternatives_are_distinct() -> None:
+    line = "def area(width, height):\n    return wi\n"
+    engine = ScriptedEngine(answers=["dth + height\n", "dth * height\n", "dth + height\n",
+                                     "dth - height\n"], logprobs=[-0.9, -0.2, -0.1, -0.5],
+                            candidates=True)
+    comp = Completer(engine, Settings(candidates=4))
+    result = run(comp, document(line), Position(1, 13))
+    assert [choice.text for choice in result.choices()] == [
+        "dth + height", "dth * height", "dth - height"]  # greedy, then by log-probability
+    assert all(choice.end == Position(1, 13) for choice in result.choices())
+    assert len(engine.requests[0].more_stops) == 3  # sampled for one line too
+
+
+def test_the_cache_keeps_the_alternatives_that_agree_with_what_was_typed() -> None:
+    engine = ScriptedEngine(answers=["    return width * height\n\n", "    return 0\n\n"],
+                            logprobs=[-0.5, -0.9], candidates=True)
+    comp = Completer(engine, Settings(candidates=2))
+    doc = document()
+    assert len(run(comp, doc, BODY).choices()) == 2
+    again = comp.prepare(doc, BODY)  # an editor asking again, for its "next" key
+    assert isinstance(again, Result) and again.reason == "cache"
+    assert [choice.text for choice in again.choices()] == ["return width * height", "return 0"]
+    doc.replace(BODY, BODY, "return w")
+    typed = comp.prepare(doc, Position(4, 12))
+    assert isinstance(typed, Result)
+    assert [choice.text for choice in typed.choices()] == ["idth * height"]
+    assert len(engine.requests) == 1
+
+
+def test_one_candidate_means_no_alternatives() -> None:
+    comp, engine = completer("    return width * height\n\n")
+    result = run(comp, document(), BODY)
+    assert result.alternatives == () and len(result.choices()) == 1
+    assert engine.requests[0].more_stops == ()
+    assert Result("", BODY, BODY).choices() == ()
 
 
 def test_a_warm_job_only_evaluates_the_prompt() -> None:

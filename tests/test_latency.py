@@ -18,7 +18,7 @@ import tree_sitter_python
 from tree_sitter import Language
 
 from refact_lsp import stops
-from refact_lsp.completion import Completer, Result, best_suggestion
+from refact_lsp.completion import Completer, Result, ranked_suggestions
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Generation, GenerationRequest
@@ -341,16 +341,17 @@ def test_smaller_windows_are_built_for_the_embedded_engine_only(engines) -> None
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1] / 20
 
 
-def test_candidates_are_asked_for_blocks_only(engines) -> None:
+def test_candidates_are_decoded_in_one_batch_for_lines_and_blocks(engines) -> None:
     completer = Completer(engines["batch"], Settings(candidates=3, cache=False))
     text = "def mean(xs):\n    total = sum()\n    \n"
     document = Document("file:///mean.py", text, 1, "python")
     line = completer.run(completer.prepare(document, Position(1, 16)))  # `)` follows: one line
     block = completer.run(completer.prepare(document, Position(2, 4)))
-    assert line is not None and line.generation is not None
-    assert block is not None and block.generation is not None
-    assert line.generation.alternatives == []
-    assert len(block.generation.alternatives) == 2
+    for result in (line, block):
+        assert result is not None and result.generation is not None
+        assert len(result.generation.alternatives) == 2
+        texts = [choice.text for choice in result.choices()]
+        assert 1 <= len(texts) <= 3 and len(set(texts)) == len(texts)
 
 
 def test_the_best_candidate_is_the_surest_of_those_that_fit() -> None:
@@ -359,12 +360,12 @@ def test_the_best_candidate_is_the_surest_of_those_that_fit() -> None:
     greedy = Generation("    return x +\n", "eos", mean_logprob=-0.1)  # does not parse
     unsure = Generation("    return x + 1\n", "eos", mean_logprob=-0.9)
     sure = Generation("    return x * 2\n", "eos", mean_logprob=-0.3)
-    chosen = best_suggestion(plan, [greedy, unsure, sure])
-    assert chosen is not None and chosen.text == "return x * 2"
-    assert best_suggestion(plan, [greedy]) is None
+    ranked = ranked_suggestions(plan, [greedy, unsure, sure])
+    assert [suggestion.text for suggestion in ranked] == ["return x * 2", "return x + 1"]
+    assert ranked_suggestions(plan, [greedy]) == []
     tie = Generation("    return x - 1\n", "eos", mean_logprob=-0.3)
-    chosen = best_suggestion(plan, [tie, sure])
-    assert chosen is not None and chosen.text == "return x - 1"  # the first wins a tie
+    ranked = ranked_suggestions(plan, [tie, sure])
+    assert ranked[0].text == "return x - 1"  # the first wins a tie
 
 
 def test_typing_into_a_suggestion_and_undoing_are_served_from_the_cache(engines) -> None:

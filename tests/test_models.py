@@ -33,7 +33,7 @@ def test_a_truncated_file_is_named(tmp_path):
 
 
 def test_the_catalog_model_is_whole_and_verified(model_path):
-    entry = models.CATALOG["qwen2.5-coder-0.5b"]
+    entry = models.CATALOG["qwen2.5-coder-0.5b"].source
     assert model_path.stat().st_size == entry.size
     assert model_path.with_suffix(".sha256").read_text().strip() == entry.sha256
 
@@ -160,3 +160,95 @@ def test_a_hub_model_is_pinned_at_first_fetch_and_a_changed_file_refused(
     with pytest.raises(models.ModelError, match="not the file first fetched"):
         models._fetch_hub(entry, tmp_path)
     assert not path.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_the_catalog_names_each_models_source_and_refact_quants():
+    catalog = models.CATALOG
+    assert catalog["refact-1.6b"] == catalog["refact-1.6b:q4_k_m"]
+    for quant in ("q8_0", "q5_k_m", "q6_k", "q4_0"):
+        source = catalog[f"refact-1.6b:{quant}"].source
+        assert source.repo_id == "RichardErkhov/smallcloudai_-_Refact-1_6B-fim-gguf"
+        assert source.filename == f"Refact-1_6B-fim.{quant.upper()}.gguf"
+    for size in ("0.5b", "1.5b", "3b"):
+        source = catalog[f"qwen2.5-coder-{size}"].source
+        assert source.repo_id == f"Qwen/Qwen2.5-Coder-{size.upper()}-Instruct-GGUF"
+        assert source.filename == f"qwen2.5-coder-{size}-instruct-q4_k_m.gguf"
+    qwen = catalog["qwen2.5-coder-0.5b"]
+    assert qwen.pinned_in_code and qwen.mirror is not None  # the PyPI parts: the same bytes
+    assert (qwen.mirror.size, qwen.mirror.sha256) == (qwen.source.size, qwen.source.sha256)
+    assert not catalog["refact-1.6b"].pinned_in_code  # pinned at the first download
+    assert models.DEFAULT_MODEL in catalog
+
+
+def test_a_file_pinned_in_the_catalog_is_checked_against_it(tmp_path, monkeypatch):
+    good, bad = b"GGUF" + bytes(100), b"GGUF" + bytes(99) + b"!"
+    hub = _FakeHub({"c0ffee": bad}, main="c0ffee")
+    hub.install(monkeypatch)
+    import hashlib
+
+    entry = models.HubModel("someone/model-gguf", "model.gguf", size=len(good),
+                            sha256=hashlib.sha256(good).hexdigest())
+    with pytest.raises(models.ModelError, match="not the file pinned in the catalog"):
+        models._fetch_hub(entry, tmp_path)
+    hub.files["c0ffee"] = good
+    assert models._fetch_hub(entry, tmp_path).read_bytes() == good
+
+
+def test_a_mirror_that_fails_falls_back_to_the_source(tmp_path, monkeypatch):
+    payload = b"GGUF" + bytes(60)
+    hub = _FakeHub({"c0ffee": payload}, main="c0ffee")
+    hub.install(monkeypatch)
+    calls: list[str] = []
+    monkeypatch.setattr(models, "_pip_download", _fake_pip(b"", calls, fail=True))
+    mirror = _parts_entry(payload)
+    entry = models.CatalogModel(models.HubModel("someone/model-gguf", mirror.filename,
+                                                size=mirror.size, sha256=mirror.sha256),
+                                "test", 1, mirror=mirror)
+    monkeypatch.setitem(models.CATALOG, "mirrored", entry)
+    assert models.resolve("mirrored", str(tmp_path)).read_bytes() == payload
+    assert calls == ["parts-model==1.0"] and hub.fetched == ["c0ffee"]
+    hub.files.clear()
+    (tmp_path / mirror.filename).unlink()
+    with pytest.raises(models.ModelError, match="offline"):  # the mirror's reason is told
+        models.resolve("mirrored", str(tmp_path))
+
+
+def test_listing_verifying_and_removing_a_downloaded_model(tmp_path, monkeypatch, capsys):
+    from refact_lsp import cli
+
+    first = b"GGUF" + bytes(100)
+    _FakeHub({"c0ffee": first}, main="c0ffee").install(monkeypatch)
+    entry = models.CATALOG["refact-1.6b:q8_0"]
+    path = models.resolve("refact-1.6b:q8_0", str(tmp_path))
+    (tmp_path / "mine.gguf").write_bytes(first)
+    listed = {item.path.name: item for item in models.downloaded(str(tmp_path))}
+    assert listed[entry.filename].names == ("refact-1.6b:q8_0",)
+    assert listed[entry.filename].verified and listed[entry.filename].size == len(first)
+    assert listed["mine.gguf"].names == () and not listed["mine.gguf"].verified
+    assert models.verify("refact-1.6b:q8_0", str(tmp_path)).verified
+    assert models.verify("refact-1.6b:q6_k", str(tmp_path)) is None
+
+    assert cli.main(["models", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if line.startswith("refact-1.6b:q8_0 ")]
+    assert "first use" in line and "0 MB, checked" in line and entry.filename in line
+    assert "mine.gguf" in out
+
+    assert cli.main(["models", "remove", "refact-1.6b:q8_0", "--cache-dir",
+                     str(tmp_path)]) == 0
+    assert not path.exists() and not path.with_suffix(".sha256").exists()
+    assert json.loads((tmp_path / models.TRUST_FILE).read_text()) == {}  # trusted anew
+    assert cli.main(["models", "remove", "refact-1.6b:q8_0", "--cache-dir",
+                     str(tmp_path)]) == 1
+    assert "not downloaded" in capsys.readouterr().err
+    with pytest.raises(models.ModelError, match="not a catalog name"):
+        models.remove(str(tmp_path / "mine.gguf"), str(tmp_path))
+    assert (tmp_path / "mine.gguf").exists()
+
+
+def test_a_changed_file_fails_verification(tmp_path, monkeypatch):
+    _FakeHub({"c0ffee": b"GGUF" + bytes(100)}, main="c0ffee").install(monkeypatch)
+    path = models.resolve("refact-1.6b:q6_k", str(tmp_path))
+    path.write_bytes(b"GGUF" + bytes(99) + b"!")
+    path.with_suffix(".sha256").unlink()
+    assert not models.verify("refact-1.6b:q6_k", str(tmp_path)).verified

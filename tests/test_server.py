@@ -231,3 +231,89 @@ async def test_a_missing_model_is_a_clear_message_and_empty_answers(
     messages = [m.message for m in broken_client.messages]
     assert any("/nonexistent/model.gguf" in m for m in messages), messages
     assert (await inline(broken_client, 5, 4)).items == ()  # still up
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=server_command("--model",
+                                                                            TEST_MODEL)))
+async def candidates_client(lsp_client: LanguageClient, model_path):
+    result = await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=capabilities(), initialization_options={"maxTokens": 32,
+                                                             "candidates": 3}))
+    lsp_client.init_result = result
+    yield
+    await lsp_client.shutdown_session()
+
+
+# Places where Qwen2.5-Coder-0.5B is unsure: sampled candidates differ from the greedy one.
+UNSURE = (("import math\n\n\ndef main():\n    values = [1, 2, 3]\n    \n", 5, 4),
+          ("def greet(name):\n    print(\n", 1, 10))
+
+
+async def test_candidates_are_distinct_items_in_the_same_order_in_both_requests(
+        candidates_client: LanguageClient):
+    client = candidates_client
+    counts = []
+    for index, (text, line, character) in enumerate(UNSURE):
+        uri = f"file:///work/unsure{index}.py"
+        open_document(client, text, uri=uri)
+        items = (await inline(client, line, character, uri=uri)).items
+        texts = [item.insert_text for item in items]
+        assert 1 <= len(texts) <= 3 and len(set(texts)) == len(texts), texts
+        assert all(item.command.command == "refact-lsp.accepted" for item in items)
+        counts.append(len(texts))
+        # Asked again (an editor's "next" key), the same items come, from the cache.
+        again = (await inline(client, line, character, uri=uri)).items
+        assert [item.insert_text for item in again] == texts
+        menu = (await client.text_document_completion_async(types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri),
+            position=types.Position(line, character)))).items
+        assert [item.sort_text for item in menu] == sorted(item.sort_text for item in menu)
+        assert [item.preselect for item in menu] == [True] + [False] * (len(texts) - 1)
+        assert [item.text_edit.new_text for item in menu] == texts  # no word before
+    assert max(counts) > 1, counts  # sampled candidates that differ from the greedy one
+
+
+def execute(client: LanguageClient, command: str, *arguments: object):
+    return client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command=command, arguments=list(arguments)))
+
+
+def plain(value):
+    """pygls's objects (named tuples) for a custom method's answer, as dicts."""
+    if hasattr(value, "_asdict"):
+        return {key: plain(item) for key, item in value._asdict().items()}
+    return value
+
+
+async def acceptance(client: LanguageClient) -> dict:
+    return plain(await client.protocol.send_request_async("refact/stats", {}))["acceptance"]
+
+
+async def test_accepting_an_item_in_part_then_whole_changes_the_counts(client: LanguageClient):
+    commands = client.init_result.capabilities.execute_command_provider.commands
+    assert set(commands) == {"refact-lsp.accepted", "refact-lsp.partiallyAccepted"}
+    open_document(client)
+    edit(client, 4, 38, "\n    ", version=2)
+    [item] = (await inline(client, 5, 4)).items
+    assert item.command.command == "refact-lsp.accepted"
+    [argument] = item.command.arguments
+    item_id = plain(argument)["id"]
+    assert (await acceptance(client))["shown"] == 1
+
+    await execute(client, "refact-lsp.partiallyAccepted", {"id": item_id, "acceptedLength": 3})
+    partly = await acceptance(client)
+    assert (partly["partiallyAccepted"], partly["accepted"], partly["acceptedChars"]) == (1, 0, 3)
+
+    await execute(client, "refact-lsp.accepted", {"id": item_id})
+    whole = await acceptance(client)
+    length = len(item.insert_text)
+    assert (whole["partiallyAccepted"], whole["accepted"], whole["acceptedChars"]) == (
+        0, 1, length)
+    python = whole["byLanguage"]["python"]
+    assert (python["shown"], python["accepted"], python["acceptedChars"]) == (1, 1, length)
+
+    # Arguments of the wrong shape count nothing and break nothing.
+    for arguments in ((), ({"id": 7},), ("x",), ({"id": item_id, "acceptedLength": "9"},)):
+        await execute(client, "refact-lsp.partiallyAccepted", *arguments)
+        await execute(client, "refact-lsp.accepted", *arguments)
+    assert await acceptance(client) == whole

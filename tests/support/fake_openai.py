@@ -22,7 +22,7 @@ class FakeEngine:
     stream with none), bad-gateway (a proxy's 502), single-json (a whole completion
     without streaming), echo-key (an error that repeats the request's Authorization
     header, as a careless proxy might), echo-token (the key alone, in plain words),
-    keep-alive (SSE comments, for ever), empty-events
+    refuse-key (HTTP 401), keep-alive (SSE comments, for ever), empty-events
     (events without text, for ever), endless (a token an event, for ever), huge-line (a
     64 MB line without an end), huge-body (a 64 MB answer that is not a stream), nested
     (JSON nested 100,000 deep) or shouting (a good stream typed TEXT/EVENT-STREAM).
@@ -98,6 +98,9 @@ class FakeEngine:
         elif mode == "echo-key":
             self.reply(handler, 500, "text/plain",
                        f"upstream failed for {handler.headers.get('Authorization')}")
+        elif mode == "refuse-key":  # a server that wants another API key
+            self.reply(handler, 401, "application/json",
+                       json.dumps({"error": {"message": "Incorrect API key provided"}}))
         elif mode == "garbage":
             self.reply(handler, 200, "text/html", "<html>it works!</html>")
         elif mode == "broken-stream":

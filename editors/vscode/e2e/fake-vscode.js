@@ -29,8 +29,10 @@ function partial(name, members) {
 class EventEmitter {
   constructor() {
     this.listeners = [];
-    this.event = (listener) => {
-      this.listeners.push(listener);
+    // VS Code calls a listener with the `thisArgs` it was given (the client's document
+    // sync passes its feature object and reads its own fields in the listener).
+    this.event = (listener, thisArgs) => {
+      this.listeners.push(thisArgs === undefined ? listener : listener.bind(thisArgs));
       return { dispose: () => {} };
     };
   }
