@@ -19,9 +19,10 @@ from urllib.parse import urlsplit, urlunsplit
 MASK = "***"
 MIN_SECRET_CHARS = 6  # shorter values are no secret worth the name (and would mask words)
 MIN_FRAGMENT_CHARS = 8  # any piece this long of a secret is masked, wherever it appears
-# An API key in text: an apiKey field's value (as JSON, a Python repr or key=value) or a
-# bearer token.
-API_KEY_TEXT = re.compile(r"(?i)(api[_-]?key\W{0,4}|bearer\s+)([\w.~+/=-]{6,})")
+# An API key in text: an apiKey field's value (as JSON, a Python repr or key=value: the
+# name, a colon or an equals sign, the value) or a bearer token. Prose that names the
+# setting ("the REFACT_LSP_API_KEY environment variable") is left alone.
+API_KEY_TEXT = re.compile(r"(?i)(api[_-]?key[\"']?\s*[:=]\s*[\"']?|bearer\s+)([\w.~+/=-]{6,})")
 # The userinfo of a URL: scheme://user:password@host
 URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 

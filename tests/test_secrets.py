@@ -26,6 +26,10 @@ def test_api_key_fields_and_bearer_tokens_are_masked_without_being_known() -> No
     assert secrets.redact('{"apiKey": "abcdef123456"}') == '{"apiKey": "***"}'
     assert secrets.redact("Authorization: Bearer zyx987654321") == \
         "Authorization: Bearer ***"
+    assert secrets.redact("{'api_key': 'abcdef123456'} api_key=abcdef123456") == \
+        "{'api_key': '***'} api_key=***"
+    prose = "set engine.apiKey or the REFACT_LSP_API_KEY environment variable"
+    assert secrets.redact(prose) == prose
 
 
 def test_url_credentials_are_never_shown() -> None:
