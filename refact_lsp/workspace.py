@@ -310,6 +310,8 @@ def index_file(path: str, text: str | None = None) -> SourceFile | None:
         return None
     if text is not None:
         data, stamp = text.encode("utf-8", "surrogatepass"), None
+        if len(data) > MAX_FILE_BYTES:
+            return None  # as large a file on disk is skipped
     else:
         read = read_source(path)
         if read is None:
@@ -342,6 +344,8 @@ class Extractor:
         self._pool: ProcessPoolExecutor | None = None
 
     def __call__(self, path: str, text: str | None) -> SourceFile | None:
+        if text is not None and len(text) > MAX_FILE_BYTES:
+            return None  # too large to index (index_file): not worth sending to the child
         if not self.isolated:
             return index_file(path, text)
         if self._pool is None:
@@ -683,7 +687,7 @@ class WorkspaceIndex:
             while True:
                 started = time.perf_counter()
                 if not self._work():
-                    return self.pending()
+                    return self._has_work()
                 finished = time.perf_counter()
                 self.longest_step_s = max(self.longest_step_s, finished - started)
                 if finished >= deadline:
@@ -696,6 +700,10 @@ class WorkspaceIndex:
         self.extractor.close()
 
     def pending(self) -> bool:
+        """Whether work remains, the file being parsed now included."""
+        return self._building.locked() or self._has_work()
+
+    def _has_work(self) -> bool:
         with self._lock:
             return bool(self._walk or self._queue or self._changes)
 

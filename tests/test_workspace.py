@@ -209,6 +209,22 @@ def test_an_open_documents_text_stands_for_the_file_until_closed(tmp_path: Path)
     assert index.defining("on_disk") == [path] and index.defining("in_editor") == []
 
 
+def test_an_open_document_over_the_size_limit_leaves_the_index(tmp_path: Path) -> None:
+    """As a file on disk over MAX_FILE_BYTES is skipped, so is an editor's text: a 50 MB
+    document is not parsed (in the child process that took the whole shutdown)."""
+    write(tmp_path, {"a.py": "def on_disk(): pass\n"})
+    index = built(tmp_path)
+    path = normalize(tmp_path / "a.py")
+    huge = "def in_editor(): pass\n" + "éééé = 1\n" * (MAX_FILE_BYTES // 10)  # bytes over
+    assert len(huge) <= MAX_FILE_BYTES < len(huge.encode())
+    for text in (huge, huge + "x" * MAX_FILE_BYTES):
+        index.document_changed(path, text)
+        while index.build_step(1.0):
+            pass
+        assert index.defining("in_editor") == [] and index.defining("on_disk") == []
+        assert index.file(path) is None
+
+
 def test_edits_wait_for_a_pause_before_the_file_is_parsed_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, {"a.py": "def first(): pass\n"})
