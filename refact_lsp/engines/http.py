@@ -264,8 +264,8 @@ class HttpEngine(Engine):
     async def _read(self, response: httpx.Response, request: GenerationRequest,
                     generation: Generation, deadline: float) -> StopReason:
         """Read server-sent events until the server ends, a stop rule fires, the
-        request is cancelled, `max_tokens` events came or the deadline passed; leaving
-        early closes the response. A server that ignores `stream` and answers with one
+        request is cancelled, more events than `max_tokens` came or the deadline passed;
+        leaving early closes the response. A server that ignores `stream` and answers with one
         JSON completion is read as a single event."""
         if not _is_event_stream(response):
             return self._event(await _read_body(response, self), generation) \
@@ -285,8 +285,10 @@ class HttpEngine(Engine):
                 return StopReason.CANCELLED
             if request.should_stop(generation.text):
                 return StopReason.STOP
-            if events >= request.max_tokens:
-                return StopReason.MAX_TOKENS  # a token an event, at most: the server runs on
+            if events > request.max_tokens:
+                # A token an event at most, and the closing event (llama-server's carries
+                # the cache figures): a server that sends more runs on alone.
+                return StopReason.MAX_TOKENS
         if time.monotonic() >= deadline:
             if not events:
                 raise EngineUnavailable(f"{self.kind} at {self.url} kept the answer open "
