@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from refact_lsp import confidence, stops
 from refact_lsp import context as context_mod
-from refact_lsp import stops
 from refact_lsp.cache import Cached, SuggestionCache
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
@@ -265,7 +265,8 @@ class Completer:
             and not plan.line_prefix.strip(), heal_text=job.heal_text,
             lookup=self.settings.prompt_lookup))
         self._count(generation)
-        return generation, ranked_suggestions(plan, [generation, *generation.alternatives])
+        return generation, ranked_suggestions(plan, [generation, *generation.alternatives],
+                                              self.settings.min_confidence)
 
     def _count(self, generation: Generation) -> None:
         stats = self.stats
@@ -318,9 +319,10 @@ class _Prompts:
                                        - self.region_chars))
 
 
-def ranked_suggestions(plan: stops.Plan,
-                       candidates: Sequence[Generation]) -> list[stops.Suggestion]:
-    """The distinct suggestions the candidates leave (trimmed, and parsing), best first.
+def ranked_suggestions(plan: stops.Plan, candidates: Sequence[Generation],
+                       min_confidence: float = 0.0) -> list[stops.Suggestion]:
+    """The distinct suggestions the candidates leave (trimmed, parsing, and sure enough:
+    confidence.py), best first.
 
     The first candidate is the greedy one. For a block the model's surest comes first
     (highest mean log-probability of its tokens; the earlier wins a tie); on one line
@@ -330,7 +332,8 @@ def ranked_suggestions(plan: stops.Plan,
     for index, generation in enumerate(candidates):
         suggestion = stops.finish(plan, generation.text,
                                   ended=generation.stopped_by == StopReason.EOS)
-        if suggestion is None:
+        if suggestion is None or not confidence.worth_showing(
+                _evidence(plan, generation, suggestion), min_confidence):
             continue
         logprob = generation.mean_logprob if generation.mean_logprob is not None else -math.inf
         greedy_first = index == 0 and plan.mode != stops.Mode.MULTI
@@ -339,6 +342,17 @@ def ranked_suggestions(plan: stops.Plan,
     for *_, suggestion in sorted(scored, key=lambda entry: entry[:3]):
         ranked.setdefault(suggestion.text, suggestion)
     return list(ranked.values())
+
+
+def _evidence(plan: stops.Plan, generation: Generation, suggestion: stops.Suggestion
+              ) -> confidence.Evidence | None:
+    """What the model said of the tokens that wrote the suggestion: the raw output up to
+    where the shown text ends (what `stops.finish` cut off after it does not count)."""
+    raw = generation.text
+    shown = stops.visible(plan, raw) or ""
+    return confidence.evidence(generation.token_logprobs,
+                               len(raw) - len(shown) + len(suggestion.text),
+                               generation.short_window)
 
 
 def _commented(count: Callable[[str], int], comment: str) -> Callable[[str], int]:

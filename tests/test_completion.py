@@ -126,6 +126,28 @@ def test_the_cache_keeps_the_alternatives_that_agree_with_what_was_typed() -> No
     assert len(engine.requests) == 1
 
 
+def test_the_confidence_gate_withholds_what_the_model_was_unsure_of() -> None:
+    """minConfidence weighs the log-probabilities of the tokens that wrote the shown
+    text; 0 shows everything; an engine without probabilities is never gated."""
+    answer = "    return width * height\n\n"
+    for logprob, gate, shown in [(-2.0, 0.5, False), (-2.0, 0.0, True), (-0.05, 0.5, True)]:
+        engine = ScriptedEngine(answers=[answer, answer], logprobs=[logprob, logprob])
+        result = run(Completer(engine, Settings(min_confidence=gate)), document(), BODY)
+        assert (result.text == "return width * height") is shown, (logprob, gate)
+    engine = ScriptedEngine(answers=[answer], logprobs=[-2.0])
+    engine.generate = _without_logprobs(engine.generate)  # type: ignore[method-assign]
+    result = run(Completer(engine, Settings(min_confidence=0.99)), document(), BODY)
+    assert result.text == "return width * height"
+
+
+def _without_logprobs(generate: Any) -> Any:
+    def wrapped(request: Any) -> Any:
+        generation = generate(request)
+        generation.token_logprobs = []
+        return generation
+    return wrapped
+
+
 def test_one_candidate_means_no_alternatives() -> None:
     comp, engine = completer("    return width * height\n\n")
     result = run(comp, document(), BODY)

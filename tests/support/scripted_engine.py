@@ -32,9 +32,10 @@ class FakeClock:
 class ScriptedEngine(Engine):
     """Answers each request with the next of `answers` (a text, or a function of the
     request), ended by the model (EOS) unless a stop check or the cancel flag ends it
-    first. `logprobs` gives each answer's mean log-probability, in order; `alternatives`
-    makes the engine sample candidates beside the first (their texts from `answers`
-    too). `on_token` runs before each token: a test can cancel, or block, there."""
+    first. `logprobs` gives each answer's log-probability (each of its tokens'), in
+    order; `alternatives` makes the engine sample candidates beside the first (their
+    texts from `answers` too). `on_token` runs before each token: a test can cancel, or
+    block, there."""
 
     answers: list[str | Answer] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
@@ -73,6 +74,7 @@ class ScriptedEngine(Engine):
             self.clock.advance(self.seconds_per_token)
             generation.text += char
             generation.generated_tokens += 1
+            generation.token_logprobs.append((len(generation.text), logprob))
             if stop(generation.text):
                 generation.stopped_by = StopReason.STOP
                 return generation
