@@ -155,3 +155,20 @@ def test_once_climbing_the_full_window_returns_only_when_it_starts_as_quickly_as
     setup.cache.background = FULL[:2900]  # 100 tokens away: as quick as a rung
     assert setup.ask(awaited=True) == (FULL, False, 0)
     assert setup.cache.promoted == [2900] and not setup.ladder.climbing
+
+
+def test_the_prompt_speed_follows_a_busy_machine_and_ignores_one_short_chunk() -> None:
+    """A moving estimate from the real evaluations: the first measurement sets it, a
+    too-short one is ignored, one chunk moves it a little, whole windows most of the way."""
+    speed = PromptSpeed()
+    speed.measured(10, 1.0)  # too short to tell
+    assert speed.ms_per_token is None
+    speed.measured(3000, 3.0)  # quiet: 1 ms a token
+    assert speed.ms_per_token == pytest.approx(1.0)
+    speed.measured(64, 64 * 0.010)  # one chunk slowed by a hiccup: 10 ms a token
+    assert 1.5 < speed.ms_per_token < 2.5
+    speed.measured(3000, 3.0)  # quiet again
+    assert speed.ms_per_token < 1.2
+    for _ in range(3):  # another program took a core: 2 ms a token, window after window
+        speed.measured(3000, 6.0)
+    assert speed.ms_per_token == pytest.approx(2.0, rel=0.02)
