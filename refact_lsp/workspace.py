@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import ctypes
+import ctypes.util
 import itertools
 import logging
 import multiprocessing
 import os
 import posixpath
 import re
+import signal
 import threading
 import time
 from collections import OrderedDict
@@ -58,6 +61,7 @@ SKIPPED_FOLDERS = frozenset({
 })  # and every folder whose name starts with "." (.git, .venv, .tox, .next, .cache ...)
 VIRTUALENV_MARKER = "pyvenv.cfg"
 CHILD_NICENESS = 10  # the parsing process's priority below the server's
+PR_SET_PDEATHSIG = 1  # prctl(2): a signal for this process when its parent ends
 HEADER_MAX_CHARS = 400  # a longer signature is kept by its first line
 EDIT_QUIET_S = 1.0  # an open document is reindexed once its edits pause this long
 TEXT_CACHE_FILES = 16  # file texts kept for retrieval's snippets
@@ -351,7 +355,7 @@ class Extractor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_lower_priority)
+                initializer=_in_child, initargs=(os.getpid(),))
         try:
             return self._pool.submit(index_file, path, text).result()
         except BrokenProcessPool:
@@ -365,9 +369,18 @@ class Extractor:
             self._pool = None
 
 
-def _lower_priority() -> None:
+def _in_child(server: int) -> None:
+    """The parsing process runs below the server's priority, and ends with the server:
+    a server killed mid-parse must not leave it working on. Linux sends it SIGKILL when
+    the thread that started it ends (the indexer's, which lives as long as the server);
+    elsewhere the pool's pipe closing ends it after the file at hand."""
     with contextlib.suppress(AttributeError, OSError):
         os.nice(CHILD_NICENESS)
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != server:  # the server ended before the line above
+            os._exit(0)
 
 
 # -- which files -------------------------------------------------------------------------
