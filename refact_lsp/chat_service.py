@@ -26,7 +26,9 @@ from refact_lsp.code_actions import (
     Edit,
     Target,
     code_edit,
+    code_from_answer,
     function_at,
+    has_code_block,
     messages_for,
 )
 from refact_lsp.documents import Document, Position
@@ -237,7 +239,8 @@ class ChatService:
         messages = messages_for(ask.action, target, ask.question)
         tokens = CODE_TOKENS if ask.action.edits_code else DEFAULT_CHAT_TOKENS
         text = await self.answer(messages, tokens, report)
-        edit = code_edit(target, text) if ask.action.edits_code else None
+        edit = code_edit(target, text) if ask.action.edits_code \
+            and _is_code(text, document.language_id) else None
         return ActionAnswer(text, edit, version)
 
     async def answer(self, messages: list[Message], max_tokens: int, report: Report) -> str:
@@ -263,6 +266,16 @@ class ChatService:
             raise ChatError("the question is too long for the model's chat context; "
                             "select less code")
         return generation.text
+
+
+def _is_code(answer: str, language_id: str) -> bool:
+    """Whether an answer brings code to put in place: a fenced block, or else an answer
+    that parses as the document's language (a small model may leave the fence out; a
+    refusal in prose must not replace the code)."""
+    if has_code_block(answer):
+        return True
+    tree = Document("untitled:answer", code_from_answer(answer), 0, language_id).tree()
+    return tree is not None and not tree.root_node.has_error
 
 
 def _with_code(messages: list[Message], target: Target) -> list[Message]:
