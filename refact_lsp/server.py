@@ -409,7 +409,7 @@ def code_action(ls: RefactLanguageServer, params: types.CodeActionParams
             continue
         actions.append(types.CodeAction(
             title=f"Refact: {action.title}", kind=kind,
-            command=types.Command(action.title, CODE_ACTION_COMMAND, [argument])))
+            command=types.Command(action.title, CODE_ACTION_COMMAND, arguments=[argument])))
     return actions
 
 
