@@ -210,6 +210,7 @@ class LlamaCppEngine(Engine):
                 prompt, request.max_tokens, check, request.cancel,
                 temperature=request.temperature), [check], tokens, CHAT)
         generation.text = template.answer(generation.text)
+        request.on_text(generation.text)  # the last report is the answer itself
         generation.prompt_tokens, generation.reused_tokens = len(tokens), reused
         generation.prompt_ms = prompt_ms
         generation.generate_ms = (time.perf_counter() - started) * 1000 - prompt_ms
