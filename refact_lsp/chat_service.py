@@ -194,11 +194,14 @@ class ChatService:
 
     def _place(self, text_document: Any, edges: Any) -> Place:
         """An open document's range as offsets; where the range is empty (a cursor), the
-        definition around it. ValueError for a document that is not open."""
+        definition around it (else its line); without a range, the whole document.
+        ValueError for a document that is not open."""
         uri = text_document.get("uri") if isinstance(text_document, dict) else None
         document = self.documents.get(uri) if isinstance(uri, str) else None
         if document is None:
             raise ValueError(f"textDocument {uri!r} is not open")
+        if edges is None:
+            return Place(document.uri, 0, len(document.text))
         start, end = (_position(edges, edge) for edge in ("start", "end")) \
             if isinstance(edges, dict) else (None, None)
         if start is None or end is None:

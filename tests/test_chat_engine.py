@@ -123,6 +123,32 @@ def test_a_question_longer_than_the_chats_cells_is_refused(tiny: LlamaCppEngine)
     assert generation.stopped_by == StopReason.CONTEXT and generation.text == ""
 
 
+def test_an_answer_is_cut_where_the_chats_cells_end(
+        tiny: LlamaCppEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model is made to write a letter for ever: the answer ends at the last cell."""
+    letter = tiny.vocab.tokenize(render_text("a"))[0]
+    monkeypatch.setattr(sampling, "pick", lambda logits, temperature, rng: (letter, -1.0))
+    def tokens(words: int) -> int:
+        return len(tiny.tokenize(tiny.chat_template().render(
+            [Message(Role.USER, "word " * words)])))
+
+    per_word = (tokens(200) - tokens(100)) / 100
+    words = int((tiny.cache.chat_cells - 200 - tokens(0)) / per_word)
+    question = [Message(Role.USER, "word " * words)]
+    room = tiny.cache.chat_cells - tokens(words)
+    assert 64 <= room < 400
+    generation = tiny.chat(ChatRequest(question, 4000))
+    assert generation.generated_tokens == room
+    assert generation.stopped_by == StopReason.MAX_TOKENS
+
+
+def test_a_sampled_chat_decodes_in_its_own_sequence_too(tiny: LlamaCppEngine) -> None:
+    first = tiny.generate(completion(tiny))
+    generation = tiny.chat(ChatRequest(QUESTION, 8, temperature=0.8))
+    assert generation.generated_tokens >= 1
+    assert tiny.generate(completion(tiny)).reused_tokens == first.prompt_tokens - 1
+
+
 def test_the_test_model_answers_through_its_gguf_chat_template(model_path: Path) -> None:
     engine = LlamaCppEngine(model_path, n_ctx=512, n_threads=2, n_gpu_layers=0)
     try:

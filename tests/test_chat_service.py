@@ -142,6 +142,7 @@ def test_without_a_model_a_chat_is_a_clear_error() -> None:
      "workDoneToken"),
     ({"messages": [{"role": "user", "content": "hi"}],
       "textDocument": {"uri": "file:///closed.py"}, "range": None}, "is not open"),
+    ({"messages": [{"role": "user", "content": "hi"}], "range": {}}, "is not open"),
     ({"messages": [{"role": "user", "content": "hi"}], "textDocument": {"uri": URI},
       "range": {"start": {"line": -1, "character": 0}, "end": {"line": 0}}}, "range must"),
 ])
@@ -271,3 +272,10 @@ def test_an_answer_of_bare_code_is_put_in_place(worker: Worker) -> None:
     argument = service.offered(URI, Position(2, 10), Position(2, 10))[1][1]
     edit = asyncio.run(service.run_action(service.parse_action([argument]), len)).edit
     assert edit is not None and '        """Area."""\n' in edit.new_text
+
+
+def test_a_chat_about_a_document_without_a_range_asks_about_all_of_it() -> None:
+    service = ChatService(None, None, {URI: Document(URI, TEXT, 1, "python")})
+    ask = service.parse_chat({"messages": [{"role": "user", "content": "Review."}],
+                              "textDocument": {"uri": URI}})
+    assert ask.place == Place(URI, 0, len(TEXT))

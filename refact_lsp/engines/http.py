@@ -264,6 +264,7 @@ class HttpEngine(Engine):
                               time_budget_ms=request.max_tokens * CHAT_MS_PER_TOKEN),
             (CHAT_PATH, body, _fold_chat), request.between_tokens)
         generation.text = _answer(generation.text)
+        request.on_text(generation.text)  # an event may bring the last text and the end
         return generation
 
     def _chat_fields(self) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from refact_lsp.prompts import FimTemplate, Prompt, detect_template
 log = logging.getLogger(__name__)
 
 CHAT_CELLS = 2048  # KV cells of the chat's own sequence: a question and its answer
+MIN_CHAT_ANSWER = 64  # a question that leaves less room than this is refused
 
 
 class LlamaCppEngine(Engine):
@@ -193,10 +194,10 @@ class LlamaCppEngine(Engine):
         prompt = template.render(request.messages)
         with self._lock:
             tokens = self.vocab.tokenize(prompt)
-            if len(tokens) + request.max_tokens > self.cache.chat_cells:
-                log.warning("chat of %d tokens and %d to answer does not fit the chat's "
-                            "%d cells", len(tokens), request.max_tokens,
-                            self.cache.chat_cells)
+            room = self.cache.chat_cells - len(tokens)  # an answer longer is cut there
+            if room < min(request.max_tokens, MIN_CHAT_ANSWER):
+                log.warning("chat of %d tokens leaves no room for an answer in the chat's "
+                            "%d cells", len(tokens), self.cache.chat_cells)
                 return Generation("", StopReason.CONTEXT, prompt_tokens=len(tokens))
             started = time.perf_counter()
             pause = functools.partial(self._pause, request.between_tokens)
@@ -207,7 +208,7 @@ class LlamaCppEngine(Engine):
                                   reused_tokens=reused, prompt_ms=prompt_ms)
             check = _chat_check(template, request, pause)
             [generation] = sample(self.cache, self.vocab, GenerationRequest(
-                prompt, request.max_tokens, check, request.cancel,
+                prompt, min(request.max_tokens, room), check, request.cancel,
                 temperature=request.temperature), [check], tokens, CHAT)
         generation.text = template.answer(generation.text)
         request.on_text(generation.text)  # the last report is the answer itself
