@@ -186,8 +186,8 @@ async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
     return run
 
 
-CHAT_QUESTION = ("Explain in detail how Python's configparser module reads an INI file, "
-                 "with examples.")
+CHAT_QUESTION = ("Write a Python class for a bank account with deposit, withdraw and a "
+                 "transaction history, with docstrings.")  # a long answer
 
 
 async def keep_chatting(editor: Editor, max_tokens: int, run: Run, stop: asyncio.Event

@@ -150,6 +150,10 @@ def test_a_sampled_chat_decodes_in_its_own_sequence_too(tiny: LlamaCppEngine) ->
 
 
 def test_the_test_model_answers_through_its_gguf_chat_template(model_path: Path) -> None:
+    """A short answer, and a longer one exactly as llama-cpp-python's own chat
+    completion (its template from the GGUF too, greedy) writes it."""
+    import llama_cpp
+
     engine = LlamaCppEngine(model_path, n_ctx=512, n_threads=2, n_gpu_layers=0)
     try:
         assert isinstance(engine.chat_template(), GgufChat)
@@ -158,5 +162,17 @@ def test_the_test_model_answers_through_its_gguf_chat_template(model_path: Path)
             [Message(Role.USER, "What is 2 + 3? Answer with the number only.")], 6))
         assert generation.stopped_by == StopReason.EOS  # it wrote <|im_end|>
         assert generation.text.strip() == "5"
+        question = "Write a Python function that reverses a string."
+        ours = engine.chat(ChatRequest([Message(Role.USER, question)], 24))
     finally:
         engine.close()
+    reference = llama_cpp.Llama(model_path=str(model_path), n_ctx=512, n_threads=2,
+                                n_gpu_layers=0, verbose=False)
+    try:
+        theirs = reference.create_chat_completion(
+            [{"role": "user", "content": question}], temperature=0.0, top_k=1,
+            max_tokens=24)
+    finally:
+        reference.close()
+    assert ours.prompt_tokens == theirs["usage"]["prompt_tokens"]
+    assert ours.text == theirs["choices"][0]["message"]["content"].strip()
