@@ -181,6 +181,35 @@ def test_an_explanation_returns_its_text_and_edits_nothing(server: RawServer) ->
     assert not [r for r in server.server_requests if r["method"] == "workspace/applyEdit"]
 
 
+def test_a_command_without_a_token_streams_on_one_the_server_creates(
+        tmp_path: Path, engine: FakeEngine) -> None:
+    engine.chat_delay_s = 0.06
+    model = write_tiny_refact_gguf(tmp_path / "tiny.gguf")
+    server = RawServer("--model", str(model), "--n-ctx", "512", "--n-threads", "1",
+                       "--n-gpu-layers", "0", log_path=tmp_path / "server.log")
+    try:
+        server.request("initialize", {
+            "processId": None, "capabilities": {"window": {"workDoneProgress": True}},
+            "initializationOptions": {"engine": {"kind": "openai", "url": engine.url}}})
+        server.notify("initialized", {})
+        server.open_document(URI, TEXT)
+        argument = {"action": "explain", "textDocument": {"uri": URI},
+                    "range": {"start": {"line": 1, "character": 0},
+                              "end": {"line": 3, "character": 0}}}
+        result = server.request("workspace/executeCommand", {
+            "command": "refact-lsp.codeAction", "arguments": [argument]})["result"]
+        assert result["text"] == ANSWER
+        [token] = [r["params"]["token"] for r in server.server_requests
+                   if r["method"] == "window/workDoneProgress/create"
+                   and r["params"]["token"].startswith("refact-lsp/answer-")]
+        values = server.progress(token)
+        assert values[0] == {"kind": "begin", "title": "refact-lsp: Explain this code"}
+        assert values[-1] == {"kind": "end", "message": "done"}
+        assert values[-2] == {"kind": "report", "message": ANSWER}
+    finally:
+        server.close()
+
+
 def test_an_action_without_its_question_is_invalid_params(server: RawServer) -> None:
     argument = {"action": "ask", "textDocument": {"uri": URI},
                 "range": {"start": {"line": 1, "character": 0},
