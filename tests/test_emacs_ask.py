@@ -42,7 +42,9 @@ DRIVE = r""";; -*- lexical-binding: t; -*-
             `(:engine (:kind "openai" :url ,(getenv "REFACT_ENGINE_URL"))))
       (refact-lsp-eglot-setup)
       (add-hook 'python-mode-hook #'eglot-ensure)
-      (setq eglot-connect-timeout 60 eglot-confirm-server-initiated-edits nil)
+      ;; Wait for the server to start however busy the machine (eglot waits 3 s).
+      (setq eglot-connect-timeout 60 eglot-sync-connect 60
+            eglot-confirm-server-initiated-edits nil)
       (find-file (getenv "REFACT_FILE"))
       (run-hooks 'post-command-hook)
       (unless (eglot-current-server) (error "eglot did not connect"))
