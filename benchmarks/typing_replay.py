@@ -12,18 +12,23 @@ run:
 - warm: the server as shipped (KV reuse, suggestion cache, warm-up);
 - cold: the same replay with reuse and caches disabled;
 - floor: the time to generate the suggestion's tokens alone on a warm cache;
+- chat (with `--chat TOKENS`): the warm server while a chat answer of up to TOKENS
+  tokens streams all along (`refact/chat`, one after another): each pause's wait is a
+  completion's wait while the same model writes a chat answer;
 - llama-server: llama.vim's way (given --llama-server PATH or a built binary):
   `/infill` with 256 lines before the cursor, 64 after, n_predict 128,
   t_max_predict_ms 1000, cache_prompt, one request in flight.
 
     .venv/bin/python -m benchmarks.typing_replay --functions 3
     .venv/bin/python -m benchmarks.typing_replay --minutes 30 --only warm   # RSS soak
+    .venv/bin/python -m benchmarks.typing_replay --functions 1 --only warm --chat 256
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import sys
@@ -80,6 +85,8 @@ class Run:
     cancelled: int = 0
     failed: int = 0
     cache_hits: int = 0
+    chats: int = 0  # chat answers completed while typing (the chat system)
+    chat_chars: int = 0
 
     def record(self, waited: float, suggested: str, typed: str) -> None:
         """One pause: the wait, and whether the suggestion's first line was the line
@@ -129,12 +136,17 @@ def first_line(text: str) -> str:
 
 
 async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
-                        person: Person, model: str, deadline: float) -> Run:
-    """Type the blocks into one document through the real server over LSP."""
+                        person: Person, model: str, deadline: float,
+                        chat_tokens: int = 0) -> Run:
+    """Type the blocks into one document through the real server over LSP; with
+    `chat_tokens`, while chat answers of that many tokens stream one after another."""
     run = Run(name)
     editor = Editor(["--model", model, *SERVER_FLAGS], options, name=name)
     await editor.start()
     uri = f"file:///replay/{MODULE.name}"
+    stop_chatting = asyncio.Event()
+    chatting = asyncio.ensure_future(keep_chatting(editor, chat_tokens, run, stop_chatting)) \
+        if chat_tokens else None
     while True:
         editor.open(uri, document_without(blocks))
         version = 1
@@ -158,6 +170,11 @@ async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
         editor.close(uri)
         if time.monotonic() > deadline:
             break
+    if chatting is not None:
+        stop_chatting.set()
+        await chatting
+        print(f"{name}: {run.chats} chat answers of {run.chat_chars} characters in all "
+              f"streamed while typing", flush=True)
     stats = await editor.stats()
     run.reuse = stats["reused_tokens"] / max(1, stats["prompt_tokens"])
     run.cache_hits = stats["cache_hits"]
@@ -167,6 +184,30 @@ async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
         print(f"{name}: the server said: {message}")
     await editor.stop()
     return run
+
+
+CHAT_QUESTION = ("Write a Python class for a bank account with deposit, withdraw and a "
+                 "transaction history, with docstrings.")  # a long answer
+
+
+async def keep_chatting(editor: Editor, max_tokens: int, run: Run, stop: asyncio.Event
+                        ) -> None:
+    """Ask `refact/chat` again each time an answer ends, until `stop`; the answer then
+    streaming is cancelled ($/cancelRequest) and its answer awaited."""
+    for number in itertools.count(1):
+        msg_id = f"chat-{number}"
+        asked = asyncio.ensure_future(editor.client.protocol.send_request_async(
+            "refact/chat", {"messages": [{"role": "user", "content": CHAT_QUESTION}],
+                            "maxTokens": max_tokens}, msg_id=msg_id))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({asked, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not asked.done():
+            editor.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+            await asyncio.gather(asked, return_exceptions=True)
+            return
+        stopped.cancel()
+        run.chats += 1
+        run.chat_chars += len(getattr(asked.result(), "text", "") or "")
 
 
 async def pause(editor: Editor, uri: str, at: types.Position, block: Block, index: int,
@@ -273,11 +314,15 @@ async def main_async(args: argparse.Namespace) -> int:
         runs.append(run)
         print(f"{HEADER}\n{run.row()}" if len(runs) == 1 else run.row(), flush=True)
 
+    jump = {} if args.jump_ms is None else {"jumpPromptMs": args.jump_ms}
     if args.only in (None, "warm"):
-        jump = {} if args.jump_ms is None else {"jumpPromptMs": args.jump_ms}
         done(await replay_server("warm", {"maxTokens": args.max_tokens, **jump,
                                           **json.loads(args.settings)}, blocks,
                                  person, args.model, deadline))
+    if args.chat:
+        done(await replay_server("warm+chat", {"maxTokens": args.max_tokens, **jump,
+                                               **json.loads(args.settings)}, blocks,
+                                 person, args.model, 0, chat_tokens=args.chat))
     if args.only in (None, "cold"):
         done(await replay_server("cold", {"maxTokens": args.max_tokens, "kvReuse": False,
                                           "jumpPromptMs": 0,
@@ -326,6 +371,9 @@ def main() -> int:
                         "default: its default)")
     parser.add_argument("--settings", default="{}",
                         help="more settings of the warm server, as JSON (initializationOptions)")
+    parser.add_argument("--chat", type=int, default=0, metavar="TOKENS",
+                        help="also replay while chat answers of up to TOKENS tokens stream "
+                        "(refact/chat, one after another)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print each pause: the wait, the line then typed, the suggestion")
     parser.add_argument("--minutes", type=float, default=0.0,

@@ -135,6 +135,11 @@ _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ \t]*\1[`~]*[ \t]*$|
                     re.MULTILINE | re.DOTALL)
 
 
+def has_code_block(answer: str) -> bool:
+    """Whether the answer has a fenced code block."""
+    return _FENCE.search(_lf(answer)) is not None
+
+
 def code_from_answer(answer: str) -> str:
     """Only the code of an answer: its first fenced block, else the whole answer;
     dedented, without blank lines around it, lines ending in `\\n`."""

@@ -375,6 +375,9 @@ class Worker:
     """One inference thread; the newest job for a key supersedes the older one.
 
     Warm-up jobs wait until no real job is queued, and any real job stops a running one.
+    A long job (a chat answer, `job.long`) calls `serve_waiting` between its tokens, which
+    runs the short jobs queued meanwhile on this thread, there and then: a completion
+    waits for one token of a chat answer, never for the whole of it.
     """
 
     def __init__(self, run: Callable[[Any], Any], name: str = "refact-lsp-inference") -> None:
@@ -426,31 +429,52 @@ class Worker:
             if self._closed:
                 return None
             if self._queue:
-                key, (job, future) = self._queue.popitem(last=False)
-                if not future.set_running_or_notify_cancel():
-                    return key, job, None
-            else:
-                job, self._warm, future = self._warm, None, None
-                key = "warm:" + job.uri
+                return self._take(next((key for key, (job, _) in self._queue.items()
+                                        if not _long(job)), next(iter(self._queue))))
+            job, self._warm = self._warm, None
+            key = "warm:" + job.uri
             self._running[key] = job
-            return key, job, future
+            return key, job, None
+
+    def _take(self, key: str) -> tuple[str, Job, concurrent.futures.Future | None]:
+        """Move the queued job for `key` to the running ones (the lock is held); its
+        future is None where its requester gave up on it already."""
+        job, future = self._queue.pop(key)
+        self._running[key] = job
+        return key, job, future if future.set_running_or_notify_cancel() else None
+
+    def serve_waiting(self) -> int:
+        """Run the short jobs queued now, on this thread (called by a long job between
+        its tokens, on the worker thread); returns how many ran."""
+        served = 0
+        while True:
+            with self._lock:
+                key = next((key for key, (job, _) in self._queue.items()
+                            if not _long(job)), None)
+                if key is None or self._closed:
+                    return served
+                taken = self._take(key)
+            self._serve(*taken)
+            served += 1
 
     def _loop(self) -> None:
         while (taken := self._next()) is not None:
-            key, job, future = taken
-            try:
-                if future is None and not job.warm_only:
-                    continue  # cancelled before it started
-                result = self._run(job)
-                if future is not None:
-                    _settle(future, result)
-            except Exception as exc:  # reported to the caller, never kills the thread
-                log.exception("inference failed")
-                if future is not None and not future.done():
-                    future.set_exception(exc)
-            finally:
-                with self._lock:
-                    self._running.pop(key, None)
+            self._serve(*taken)
+
+    def _serve(self, key: str, job: Job, future: concurrent.futures.Future | None) -> None:
+        try:
+            if future is None and not job.warm_only:
+                return  # cancelled before it started
+            result = job.run(self.serve_waiting) if _long(job) else self._run(job)
+            if future is not None:
+                _settle(future, result)
+        except Exception as exc:  # reported to the caller, never kills the thread
+            log.exception("inference failed")
+            if future is not None and not future.done():
+                future.set_exception(exc)
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
 
     def close(self) -> None:
         with self._lock:
@@ -464,6 +488,11 @@ class Worker:
                 job.cancel.set()
             self._lock.notify_all()
         self._thread.join(timeout=5)
+
+
+def _long(job: Any) -> bool:
+    """A job that yields to the others between its tokens (a chat answer)."""
+    return bool(getattr(job, "long", False))
 
 
 def _settle(future: concurrent.futures.Future, result: Any = None) -> None:

@@ -8,18 +8,26 @@ Bytes are read and written by transport.py; protocol.py answers every request.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import FeatureNotificationError, FeatureRequestError
+from pygls.exceptions import (
+    FeatureNotificationError,
+    FeatureRequestError,
+    JsonRpcException,
+    JsonRpcInvalidParams,
+)
 from pygls.lsp.server import LanguageServer
 
 from refact_lsp import __version__, languages
 from refact_lsp.acceptance import TOTALS_FILE, Acceptance
+from refact_lsp.chat_service import ActionAnswer, ActionAsk, ChatError, ChatService
 from refact_lsp.completion import Result
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
@@ -34,6 +42,9 @@ STATS_METHOD = "refact/stats"
 DOCUMENT_TEXT_METHOD = "refact/documentText"
 ACCEPTED_COMMAND = "refact-lsp.accepted"  # [{id}]: an inline item accepted whole
 PARTIALLY_ACCEPTED_COMMAND = "refact-lsp.partiallyAccepted"  # [{id, acceptedLength}]
+CHAT_METHOD = "refact/chat"  # {messages, maxTokens?, textDocument?, range?, workDoneToken?}
+CODE_ACTION_COMMAND = "refact-lsp.codeAction"  # [{action, textDocument, range, ...}]
+REPORT_INTERVAL_S = 0.05  # $/progress reports of a streamed answer, at most this often
 
 
 class RefactLanguageServer(LanguageServer):
@@ -45,6 +56,7 @@ class RefactLanguageServer(LanguageServer):
         self.service = CompletionService(settings, self.documents, self.tell,
                                          lambda: EditorProgress(self))
         self.acceptance = Acceptance()
+        self.chat = ChatService(self.service.completer, self.service.submit_long, self.documents)
 
     def totals_file(self) -> Path:
         """Where acceptance totals are kept: beside the models, in the cache dir."""
@@ -135,6 +147,79 @@ class EditorProgress:
             self._notify(types.WorkDoneProgressEnd(message=message))
         else:
             self.ended = message  # sent once the client acknowledges the token
+
+
+class AnswerProgress:
+    """A streamed answer as `$/progress` on a work-done token: begin, reports whose
+    message is the whole answer so far (at most every REPORT_INTERVAL_S, and the last
+    one before the end), end.
+
+    The client's token (a request's workDoneToken) is used at once. Without one, with
+    `create` and a client that supports it, the server makes one
+    (window/workDoneProgress/create) and sends nothing on it before the client
+    acknowledged it. Otherwise nothing is sent: the answer comes in the result."""
+
+    _count = itertools.count(1)
+
+    def __init__(self, server: RefactLanguageServer, token: int | str | None, title: str,
+                 create: bool = False) -> None:
+        self.server, self.title = server, title
+        caps = server.protocol.client_capabilities
+        window = caps.window if caps else None
+        self.create = token is None and create and bool(window and window.work_done_progress)
+        if self.create:
+            token = f"refact-lsp/answer-{next(self._count)}"
+        self.token = token
+        self.ready = token is not None and not self.create
+        self.text: str | None = None
+        self.sent: str | None = None
+        self.ended: str | None = None
+        self.finished = False
+        self._last = 0.0
+
+    def begin(self) -> None:
+        """Start the progress (on the event loop)."""
+        if self.create:
+            self.server.protocol.send_request(
+                types.WINDOW_WORK_DONE_PROGRESS_CREATE,
+                types.WorkDoneProgressCreateParams(token=self.token), self._created)
+        elif self.ready:
+            self._notify(types.WorkDoneProgressBegin(title=self.title))
+
+    def _created(self, *_: Any) -> None:
+        self.ready = True
+        self._notify(types.WorkDoneProgressBegin(title=self.title))
+        if self.ended is not None:
+            self._finish()
+
+    def report(self, text: str) -> None:
+        """The answer so far; from any thread."""
+        self.text = text
+        now = time.monotonic()
+        if self.ready and now - self._last >= REPORT_INTERVAL_S:
+            self._last = now
+            self.server.send_soon(self._flush)
+
+    def _flush(self) -> None:
+        if not self.finished and self.text is not None and self.text != self.sent:
+            self.sent = self.text
+            self._notify(types.WorkDoneProgressReport(message=self.text))
+
+    def end(self, message: str) -> None:
+        """End the progress (on the event loop), after the last report."""
+        self.ended = message
+        if self.ready:
+            self._finish()
+
+    def _finish(self) -> None:
+        if not self.finished:
+            self._flush()
+            self.finished = True
+            self._notify(types.WorkDoneProgressEnd(message=self.ended))
+
+    def _notify(self, value: Any) -> None:
+        self.server.protocol.notify(types.PROGRESS,
+                                    types.ProgressParams(token=self.token, value=value))
 
 
 def create_server(settings: Settings) -> RefactLanguageServer:
@@ -298,6 +383,88 @@ def document_text(ls: RefactLanguageServer, params: Any) -> dict[str, Any] | Non
             "tree": str(tree.root_node) if tree is not None else None}
 
 
+async def chat(ls: RefactLanguageServer, params: Any) -> dict[str, Any]:
+    """`refact/chat`: the answer to a conversation, streamed as `$/progress` on the
+    request's workDoneToken; `{text}`."""
+    try:
+        ask = ls.chat.parse_chat(params)
+    except ValueError as exc:
+        raise JsonRpcInvalidParams(f"Invalid params: {exc}") from None
+    progress = AnswerProgress(ls, ask.work_done_token, "refact-lsp: chat")
+    return {"text": await _answered(ls.chat.chat(ask, progress.report), progress)}
+
+
+def code_action(ls: RefactLanguageServer, params: types.CodeActionParams
+                ) -> list[types.CodeAction]:
+    """The chat's code actions on a selection, or on the definition at the cursor."""
+    edges = params.range
+    offered = ls.chat.offered(params.text_document.uri,
+                              Position(edges.start.line, edges.start.character),
+                              Position(edges.end.line, edges.end.character))
+    only = params.context.only or []
+    actions = []
+    for action, argument in offered:
+        kind = types.CodeActionKind.RefactorRewrite if action.edits_code else None
+        if only and not any(kind and kind.value.startswith(str(o)) for o in only):
+            continue
+        actions.append(types.CodeAction(
+            title=f"Refact: {action.title}", kind=kind,
+            command=types.Command(action.title, CODE_ACTION_COMMAND, arguments=[argument])))
+    return actions
+
+
+async def run_code_action(ls: RefactLanguageServer, *arguments: Any) -> dict[str, Any]:
+    """`refact-lsp.codeAction` [{action, textDocument, range, version?, question?,
+    workDoneToken?}]: the answer streamed as `$/progress`; actions that change code
+    apply it through workspace/applyEdit. `{text, applied, reason?}`."""
+    try:
+        ask = ls.chat.parse_action(arguments)
+    except ValueError as exc:
+        raise JsonRpcInvalidParams(f"Invalid params: {exc}") from None
+    progress = AnswerProgress(ls, ask.work_done_token, f"refact-lsp: {ask.action.title}",
+                              create=True)
+    answer = await _answered(ls.chat.run_action(ask, progress.report), progress)
+    if not ask.action.edits_code:
+        return {"text": answer.text, "applied": False}
+    reason = await _apply(ls, ask, answer)
+    return {"text": answer.text, "applied": reason is None,
+            **({"reason": reason} if reason else {})}
+
+
+async def _answered(answering: Awaitable[Any], progress: AnswerProgress) -> Any:
+    """Await an answer inside its progress; a ChatError is a RequestFailed error."""
+    progress.begin()
+    outcome = "cancelled"
+    try:
+        answer = await answering
+        outcome = "done"
+        return answer
+    except ChatError as exc:
+        outcome = "failed"
+        raise JsonRpcException(str(exc), code=types.LSPErrorCodes.RequestFailed) from None
+    except ValueError as exc:
+        outcome = "failed"
+        raise JsonRpcInvalidParams(f"Invalid params: {exc}") from None
+    finally:
+        progress.end(outcome)
+
+
+async def _apply(ls: RefactLanguageServer, ask: ActionAsk, answer: ActionAnswer
+                 ) -> str | None:
+    """Put an answer's code in place; why not, where it was not."""
+    document = ls.documents.get(ask.place.uri)
+    if answer.edit is None:
+        return "the answer has no code"
+    if document is None or document.version != answer.version:
+        return "the document changed while the answer was written"
+    edit = types.TextEdit(_range(document.position_at(answer.edit.start),
+                                 document.position_at(answer.edit.end)), answer.edit.new_text)
+    result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
+        types.WorkspaceEdit(changes={ask.place.uri: [edit]}), label=ask.action.title))
+    return None if result is not None and result.applied \
+        else (getattr(result, "failure_reason", None) or "the editor did not apply the edit")
+
+
 def shutdown(ls: RefactLanguageServer, params: Any) -> None:
     ls.save_acceptance(now=True)
     ls.service.close()
@@ -363,8 +530,12 @@ HANDLERS: list[tuple[str, Callable[..., Any], Any]] = [
     (types.SHUTDOWN, shutdown, None),
     (STATS_METHOD, stats, None),
     (DOCUMENT_TEXT_METHOD, document_text, None),
+    (CHAT_METHOD, chat, None),
+    (types.TEXT_DOCUMENT_CODE_ACTION, code_action, types.CodeActionOptions(
+        code_action_kinds=[types.CodeActionKind.RefactorRewrite])),
 ]
 COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     (ACCEPTED_COMMAND, accepted),
     (PARTIALLY_ACCEPTED_COMMAND, partially_accepted),
+    (CODE_ACTION_COMMAND, run_code_action),
 ]

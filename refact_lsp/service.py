@@ -140,6 +140,10 @@ class CompletionService:
             self._shown_error = None  # the next failure is news (a warm-up proves nothing)
         return result
 
+    def submit_long(self, key: str, job: Any) -> concurrent.futures.Future | None:
+        """Put a long job (a chat answer) on the inference worker; None without one."""
+        return self._worker.submit(key, job) if self._worker is not None else None
+
     def loaded_completer(self) -> Completer | None:
         """The completer if the engine has loaded; None while it loads or where it failed."""
         future = self._completer

@@ -18,11 +18,19 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from refact_lsp.chat import Message, Role
 from refact_lsp.completion import Completer, Job
 from refact_lsp.config import EngineSettings, Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines import create_engine
-from refact_lsp.engines.base import Engine, EngineError, EngineUnavailable, GenerationRequest
+from refact_lsp.engines.base import (
+    ChatRequest,
+    Engine,
+    EngineError,
+    EngineUnavailable,
+    GenerationRequest,
+    StopReason,
+)
 from refact_lsp.engines.http import template_from_name
 from refact_lsp.prompts import render
 from tests.conftest import server_command
@@ -181,6 +189,16 @@ def test_a_cancel_closes_the_request_at_once(engine: Engine, server: EngineProce
     assert wait_until(server_dropped, timeout_s=120)  # the server saw the request closed
     after = engine.generate(request(engine, "import os\n", max_tokens=4))
     assert after.stopped_by in ("eos", "max_tokens")  # still serving
+
+
+def test_a_chat_answer_streams_from_the_servers_chat_completions(engine: Engine) -> None:
+    streamed: list[str] = []
+    generation = engine.chat(ChatRequest(
+        [Message(Role.USER, "What is 2 + 3? Answer with the number only.")], 8,
+        on_text=streamed.append))
+    assert generation.text.strip() == "5"
+    assert generation.stopped_by == StopReason.EOS
+    assert streamed and streamed[-1] == generation.text
 
 
 def test_a_remote_engine_is_not_given_smaller_windows(engine: Engine) -> None:

@@ -35,10 +35,17 @@
 ;;
 ;; M-x refact-lsp-mode turns suggestions off and on in a buffer: while off, no
 ;; completion request goes to refact-lsp from it.
+;;
+;; With eglot, M-x refact-lsp-ask asks the model about the region (or the definition
+;; at point); the answer streams into the *refact-lsp answer* buffer.  M-x
+;; eglot-code-actions offers Explain this code, Write a docstring, Add type hints and
+;; Ask about this...: answers to read go to the same buffer, docstrings and type
+;; hints are applied to the code by the server.
 
 ;;; Code:
 
 (require 'seq)
+(require 'cl-lib)
 
 ;; Defined by eglot and lsp-mode, which are loaded only when set up.
 (defvar eglot-server-programs)
@@ -46,6 +53,11 @@
 (defvar lsp-inline-completion-inhibit-predicates)
 (declare-function eglot-managed-p "ext:eglot")
 (declare-function eglot-completion-at-point "ext:eglot")
+(declare-function eglot-current-server "ext:eglot")
+(declare-function eglot--pos-to-lsp-position "ext:eglot")
+(declare-function eglot--TextDocumentIdentifier "ext:eglot")
+(declare-function jsonrpc-async-request "ext:jsonrpc")
+(declare-function jsonrpc-notify "ext:jsonrpc")
 (declare-function lsp-disable-method-for-server "ext:lsp-mode")
 (declare-function lsp-register-client "ext:lsp-mode")
 (declare-function make-lsp-client "ext:lsp-mode")
@@ -176,6 +188,116 @@ its items in the completion menu would repeat the ghost text, and
     (add-to-list 'lsp-inline-completion-inhibit-predicates #'refact-lsp--off-p))
   ;; Recent lsp-mode turns ghost text on by itself; this also covers those that do not.
   (add-hook 'lsp-configure-hook #'refact-lsp--enable-inline-completion))
+
+;;; Asking the model about code (eglot)
+
+(defcustom refact-lsp-ask-timeout 600
+  "Seconds to wait for a whole answer from the model."
+  :type 'integer
+  :group 'refact-lsp)
+
+(defvar refact-lsp--listeners (make-hash-table :test #'equal)
+  "workDoneToken -> function of the answer so far, for the answers streaming now.")
+(defvar refact-lsp--asked 0)
+(defvar-local refact-lsp-answer nil
+  "In an answer buffer: the whole answer, once it has come.")
+
+(defun refact-lsp--answer-buffer (title)
+  "The answer buffer, shown, saying that TITLE waits for its answer."
+  (let ((buffer (get-buffer-create "*refact-lsp answer*")))
+    (with-current-buffer buffer
+      (setq refact-lsp-answer nil)
+      (refact-lsp--show buffer (format "(%s: waiting for the answer)" title)))
+    (display-buffer buffer)
+    buffer))
+
+(defun refact-lsp--show (buffer text)
+  "Show TEXT, the answer so far, in BUFFER."
+  (when (buffer-live-p buffer)
+    (with-current-buffer buffer
+      (let ((inhibit-read-only t))
+        (erase-buffer)
+        (insert text)))))
+
+(defun refact-lsp--request (server method params buffer on-answer)
+  "Send METHOD with PARAMS to SERVER, its answer streamed into BUFFER (nil: none).
+ON-ANSWER gets the result; an error is shown in BUFFER and as a message."
+  (let ((token (format "refact-lsp-ask-%d" (cl-incf refact-lsp--asked))))
+    (when buffer
+      (puthash token (lambda (text) (refact-lsp--show buffer text)) refact-lsp--listeners))
+    (jsonrpc-async-request
+     server method (append params (list :workDoneToken token))
+     :success-fn (lambda (result)
+                   (remhash token refact-lsp--listeners)
+                   (funcall on-answer result))
+     :error-fn (lambda (error)
+                 (remhash token refact-lsp--listeners)
+                 (let ((text (format "refact-lsp: %s" (plist-get error :message))))
+                   (when buffer (refact-lsp--show buffer text))
+                   (message "%s" text)))
+     :timeout refact-lsp-ask-timeout
+     :timeout-fn (lambda () (remhash token refact-lsp--listeners)))))
+
+(defun refact-lsp--finish (buffer text)
+  "TEXT is the whole answer in BUFFER."
+  (refact-lsp--show buffer text)
+  (when (buffer-live-p buffer)
+    (with-current-buffer buffer (setq refact-lsp-answer text))))
+
+(defun refact-lsp--progress (token value)
+  "Stream a report VALUE on TOKEN into its answer's buffer, if it is one of ours."
+  (let ((listener (gethash token refact-lsp--listeners)))
+    (when (and listener (equal (plist-get value :kind) "report")
+               (stringp (plist-get value :message)))
+      (funcall listener (plist-get value :message)))))
+
+;;;###autoload
+(defun refact-lsp-ask (question &optional beg end)
+  "Ask the model QUESTION about the region BEG..END, or the definition at point.
+The answer streams into the *refact-lsp answer* buffer, which is returned."
+  (interactive (list (read-string "Ask refact-lsp: ")
+                     (and (use-region-p) (region-beginning))
+                     (and (use-region-p) (region-end))))
+  (let* ((server (or (eglot-current-server) (user-error "No eglot server here")))
+         (start (eglot--pos-to-lsp-position (or beg (point))))
+         (stop (eglot--pos-to-lsp-position (or end (point))))
+         (buffer (refact-lsp--answer-buffer "answer")))
+    (refact-lsp--request
+     server :refact/chat
+     (list :messages (vector (list :role "user" :content question))
+           :textDocument (eglot--TextDocumentIdentifier)
+           :range (list :start start :end stop))
+     buffer (lambda (result) (refact-lsp--finish buffer (plist-get result :text))))
+    buffer))
+
+(defun refact-lsp--run-action (server arguments)
+  "Run a refact-lsp code action with ARGUMENTS on SERVER: ask for the question
+of Ask about this..., stream answers to read into the answer buffer; edits
+are applied by the server."
+  (let* ((argument (copy-sequence (aref arguments 0)))
+         (action (plist-get argument :action))
+         (edits (member action '("docstring" "typeHints")))
+         (buffer (unless edits (refact-lsp--answer-buffer action))))
+    (when (equal action "ask")
+      (setq argument (plist-put argument :question (read-string "Ask refact-lsp: "))))
+    (refact-lsp--request
+     server :workspace/executeCommand
+     (list :command "refact-lsp.codeAction" :arguments (vector argument))
+     buffer (lambda (result)
+              (cond (buffer (refact-lsp--finish buffer (plist-get result :text)))
+                    ((eq (plist-get result :applied) :json-false)
+                     (message "refact-lsp: not applied: %s" (plist-get result :reason))))))))
+
+;; eglot's generics are defined when it loads (which drops methods made before).
+(with-eval-after-load 'eglot
+  (cl-defmethod eglot-handle-notification :before
+    (_server (_method (eql $/progress)) &key token value &allow-other-keys)
+    "Stream the reports of refact-lsp's answers into their buffers."
+    (refact-lsp--progress token value))
+  (cl-defmethod eglot-execute-command
+    (server (_command (eql refact-lsp.codeAction)) arguments)
+    "Run a refact-lsp code action (see `refact-lsp--run-action')."
+    (refact-lsp--run-action server arguments)))
 
 (provide 'refact-lsp)
 ;;; refact-lsp.el ends here

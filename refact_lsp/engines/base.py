@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from refact_lsp.chat import ChatTemplate, Message
 from refact_lsp.prompts import FimTemplate, Prompt
 from refact_lsp.text import StrEnum, is_word_char
 
@@ -83,6 +84,25 @@ class Generation:
     accepted_tokens: int = 0  # ... and confirmed by the model
 
 
+@dataclass
+class ChatRequest:
+    """One chat answer to generate: the conversation, laid out by the engine (embedded:
+    the model's chat template; a server: its own), and the hooks that keep it polite.
+
+    `on_text` gets the answer so far (stops cut, the format's lead dropped) after every
+    token, on whatever thread the engine reads tokens on: it must be thread-safe.
+    `between_tokens` is called on the caller's thread between two tokens (and between
+    prompt chunks) with the engine free: the worker serves a pending completion there,
+    so a keystroke never waits behind a whole answer."""
+
+    messages: Sequence[Message]
+    max_tokens: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+    on_text: Callable[[str], None] = lambda text: None
+    between_tokens: Callable[[], None] = lambda: None
+    temperature: float = 0.0
+
+
 class Engine(ABC):
     """Generates a FIM completion for a prompt, stopping as soon as `should_stop` says."""
 
@@ -117,6 +137,17 @@ class Engine(ABC):
         `short_prompts`, as GenerationRequest's). Returns the number of tokens
         evaluated; engines that cannot warm return 0."""
         return 0
+
+    def chat_template(self) -> ChatTemplate | None:
+        """The chat template this engine lays conversations out with; None where the
+        server applies its own. Raises ChatTemplateError for a model that cannot chat."""
+        return None
+
+    def chat(self, request: ChatRequest) -> Generation:
+        """Generate the assistant's next turn; `text` is the answer (stops cut). Returns
+        early, stopped by CANCELLED, on request.cancel. Engines that cannot chat raise
+        EngineError."""
+        raise EngineError(f"{self.description or type(self).__name__} cannot chat")
 
     def jump(self, prompt_ms: int, start_ms: int) -> None:  # noqa: B027 - most have no ladder
         """Take new jumpPromptMs and jumpStartMs (engines that serve short prompts)."""

@@ -7,6 +7,12 @@ closes the HTTP request, which makes the server drop the generation. Requests ru
 private asyncio loop so that a cancellation can close a request at any moment, even
 while the server is still evaluating the prompt and has sent nothing yet.
 
+A chat answer (`chat`) streams from /v1/chat/completions, which OpenAI's API and
+llama-server both have: the server lays the conversation out with its own template. It
+is read like a completion (the same deadline, caps and cancellation); while it streams,
+the calling thread serves completions (ChatRequest.between_tokens), which the server
+runs beside it where it has a free slot.
+
 A server is not trusted to end what it starts: each generation has a deadline (its time
 budget plus engine.timeoutS) and a number of events (maxTokens), and no line of an event
 stream, nor a body, is read past a size cap. Tokens are counted locally (context is
@@ -27,13 +33,14 @@ import threading
 import time
 import zlib
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 import httpx
 
 from refact_lsp.config import EngineKind, EngineSettings
 from refact_lsp.engines.base import (
+    ChatRequest,
     Engine,
     EngineError,
     EngineUnavailable,
@@ -53,6 +60,10 @@ CANCEL_POLL_S = 0.02  # how soon a cancellation closes a request the server is s
 MAX_LINE_BYTES = 1 << 20  # one line of an event stream; a longer one is an error
 MAX_BODY_BYTES = 8 << 20  # a whole answer that is not an event stream
 MAX_ERROR_CHARS = 200  # of a server's own error text, once redacted
+CHAT_MS_PER_TOKEN = 250  # a chat answer's deadline: this per token asked for, and timeoutS
+CHAT_PATH = "/v1/chat/completions"
+# Adds one streamed event to a Generation; returns how it ended, once it did.
+Fold = Callable[[dict[str, Any], Generation], "StopReason | None"]
 # Too many requests, bad gateway, service unavailable (llama-server while it loads the
 # model), gateway timeout.
 TRANSIENT_STATUSES = (429, 502, 503, 504)
@@ -236,10 +247,38 @@ class HttpEngine(Engine):
                 if generation.text.startswith(heal) else ""
         return generation
 
-    def _generate(self, request: GenerationRequest) -> Generation:
-        path, body = self._request(request)
+    def chat(self, request: ChatRequest) -> Generation:
+        """The answer from /v1/chat/completions, streamed; its deadline grows with the
+        tokens asked for (CHAT_MS_PER_TOKEN), as a long answer takes long."""
+        body = {"messages": [{"role": message.role.value, "content": message.content}
+                             for message in request.messages],
+                "max_tokens": request.max_tokens, "temperature": request.temperature,
+                "stream": True, **self._chat_fields()}
+
+        def streamed(text: str) -> bool:
+            request.on_text(_answer(text))
+            return False
+
+        generation = self._generate(
+            GenerationRequest(Prompt(()), request.max_tokens, streamed, request.cancel,
+                              time_budget_ms=request.max_tokens * CHAT_MS_PER_TOKEN),
+            (CHAT_PATH, body, _fold_chat), request.between_tokens)
+        generation.text = _answer(generation.text)
+        request.on_text(generation.text)  # an event may bring the last text and the end
+        return generation
+
+    def _chat_fields(self) -> dict[str, Any]:
+        """What a chat request adds for this kind of server (the model's name)."""
+        return {}
+
+    def _generate(self, request: GenerationRequest,
+                  call: tuple[str, dict[str, Any], Fold] | None = None,
+                  between: Callable[[], None] | None = None) -> Generation:
+        """Stream `request` (or `call`: another path, body and event shape), polling
+        for a cancellation and running `between` while it streams."""
+        path, body, fold = call or (*self._request(request), self._fold)
         deadline = time.monotonic() + request.time_budget_ms / 1000 + self.settings.timeout_s
-        future = self._on_loop(self._stream(path, _sendable(body), request, deadline))
+        future = self._on_loop(self._stream(path, _sendable(body), request, deadline, fold))
         while True:
             try:
                 return future.result(timeout=CANCEL_POLL_S)
@@ -247,9 +286,11 @@ class HttpEngine(Engine):
                 if request.cancel.is_set():
                     future.cancel()  # cancels the task, and so closes the connection
                     return Generation("", StopReason.CANCELLED)
+                if between is not None:
+                    between()
 
     async def _stream(self, path: str, body: dict[str, Any], request: GenerationRequest,
-                      deadline: float) -> Generation:
+                      deadline: float, fold: Fold) -> Generation:
         started = time.perf_counter()
         generation = Generation("", StopReason.MAX_TOKENS)
         with self._errors():
@@ -257,18 +298,18 @@ class HttpEngine(Engine):
                 await self._check(response)
                 generation.prompt_ms = (time.perf_counter() - started) * 1000
                 generation.stopped_by = await self._read(response, request, generation,
-                                                         deadline)
+                                                         deadline, fold)
         generation.generate_ms = (time.perf_counter() - started) * 1000 - generation.prompt_ms
         return generation
 
     async def _read(self, response: httpx.Response, request: GenerationRequest,
-                    generation: Generation, deadline: float) -> StopReason:
+                    generation: Generation, deadline: float, fold: Fold) -> StopReason:
         """Read server-sent events until the server ends, a stop rule fires, the
         request is cancelled, more events than `max_tokens` came or the deadline passed;
         leaving early closes the response. A server that ignores `stream` and answers with one
         JSON completion is read as a single event."""
         if not _is_event_stream(response):
-            return self._event(await _read_body(response, self), generation) \
+            return self._event(await _read_body(response, self), generation, fold) \
                 or StopReason.MAX_TOKENS
         events = 0
         async for line in _lines(response, deadline, self):
@@ -278,7 +319,7 @@ class HttpEngine(Engine):
             if data == "[DONE]":
                 break
             events += 1
-            ended = self._event(data, generation)
+            ended = self._event(data, generation, fold)
             if ended:
                 return ended
             if request.cancel.is_set():
@@ -302,7 +343,7 @@ class HttpEngine(Engine):
                               "any completion in it; is engine.url right?")
         return StopReason.MAX_TOKENS  # the stream ended without saying why: treat it as cut short
 
-    def _event(self, data: str, generation: Generation) -> StopReason | None:
+    def _event(self, data: str, generation: Generation, fold: Fold) -> StopReason | None:
         """Fold one event's JSON text into `generation`; how generation ended, if it did.
         An error the server reports, or an event of another shape than its kind sends,
         is an EngineError that quotes it."""
@@ -314,7 +355,7 @@ class HttpEngine(Engine):
         try:
             if not isinstance(event, dict):
                 raise TypeError(type(event).__name__)
-            return self._fold(event, generation)
+            return fold(event, generation)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError):
             raise EngineError(f"{self.kind} at {self.url} sent a completion of an "
                               f"unexpected shape: {_quoted(data)}") from None
@@ -422,6 +463,9 @@ class OpenAIEngine(HttpEngine):
                 return path, field
         return None
 
+    def _chat_fields(self) -> dict[str, Any]:
+        return {"model": self.model}
+
     def _tokenize_body(self, field: str, text: str) -> dict[str, Any]:
         return {field: text, "model": self.model, "add_special_tokens": False}
 
@@ -452,6 +496,24 @@ class OpenAIEngine(HttpEngine):
         if reason is None:
             return None
         return StopReason.MAX_TOKENS if reason == "length" else StopReason.EOS
+
+
+def _fold_chat(event: dict[str, Any], generation: Generation) -> StopReason | None:
+    """One event of a streamed chat completion (OpenAI's shape, llama-server's too):
+    the text is the choice's `delta.content`."""
+    choice = (event.get("choices") or [{}])[0]
+    text = (choice.get("delta") or {}).get("content") or ""
+    generation.text += text
+    generation.generated_tokens += 1 if text else 0
+    reason = choice.get("finish_reason")
+    if reason is None:
+        return None
+    return StopReason.MAX_TOKENS if reason == "length" else StopReason.EOS
+
+
+def _answer(text: str) -> str:
+    """A chat answer without the blank lines and spaces around it."""
+    return text.lstrip("\r\n").rstrip()
 
 
 def template_from_name(model: str) -> FimTemplate | None:

@@ -30,7 +30,11 @@ class FakeEngine:
     Every request is recorded in `seen` as (method, path, Authorization header, body).
     With `tokenizer_delay_s` set, POST /tokenize counts tokens (a character each, a
     `<|...|>` special token one, in vLLM's endpoint's shape) after that delay, counted
-    in `tokenized`."""
+    in `tokenized`.
+
+    /v1/chat/completions streams `chat_pieces`, an event each, `chat_delay_s` apart
+    (`chat` "ok"), or "x" for ever (`chat` "endless"), or answers 500 (`chat` "refuse":
+    a server without a chat template)."""
 
     def __init__(self) -> None:
         self.load = "ok"
@@ -39,6 +43,9 @@ class FakeEngine:
         self.seen: list[tuple[str, str, str | None, Any]] = []
         self.tokenizer_delay_s: float | None = None
         self.tokenized = 0
+        self.chat = "ok"
+        self.chat_pieces = list(CHAT_PIECES)
+        self.chat_delay_s = 0.0
         engine = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,6 +65,8 @@ class FakeEngine:
                     tokens = SPECIAL_OR_CHARACTER.findall(body["prompt"])
                     engine.reply(self, 200, "application/json",
                                  json.dumps({"tokens": list(range(len(tokens)))}))
+                elif self.path == "/v1/chat/completions":
+                    engine.answer_chat(self)
                 elif self.path != "/v1/completions":
                     self.send_error(404)  # no tokenizer endpoints: counts are estimated
                 else:
@@ -124,6 +133,27 @@ class FakeEngine:
                 f"data: {json.dumps(event)}\n\n" for event in completion_events())
                 + "data: [DONE]\n\n")
 
+    def answer_chat(self, handler: BaseHTTPRequestHandler) -> None:
+        if self.chat == "refuse":
+            self.reply(handler, 500, "application/json", json.dumps(
+                {"error": {"message": "this model has no chat template"}}))
+            return
+        if self.chat == "endless":
+            self.stream_forever(handler, chat_event("x"))
+            return
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.end_headers()
+        try:
+            handler.wfile.write(chat_event(None, role=True).encode())
+            for piece in self.chat_pieces:
+                handler.wfile.write(chat_event(piece).encode())
+                handler.wfile.flush()
+                time.sleep(self.chat_delay_s)
+            handler.wfile.write(chat_event("", finish="stop").encode() + b"data: [DONE]\n\n")
+        except OSError:
+            return  # the client closed the connection
+
     def stream_forever(self, handler: BaseHTTPRequestHandler, piece: str) -> None:
         """An event stream that sends `piece` every 0.1 s until the client goes away or
         the engine is released."""
@@ -164,6 +194,17 @@ def completion_events() -> list[dict[str, Any]]:
     that again (stops.py)."""
     return [{"choices": [{"text": "    " + SUGGESTION, "finish_reason": None}]},
             {"choices": [{"text": "\n", "finish_reason": "stop"}]}]
+
+
+CHAT_PIECES = ("Here", " is", " the", " code:\n\n", "```python\n", "def f(x):\n",
+               '    """Add one."""\n', "    return x + 1\n", "```")
+
+
+def chat_event(content: str | None, role: bool = False, finish: str | None = None) -> str:
+    """One event of a streamed chat completion, in OpenAI's shape."""
+    delta = {"role": "assistant"} if role else {"content": content}
+    event = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return f"data: {json.dumps(event)}\n\n"
 
 
 FOREVER = {

@@ -60,6 +60,7 @@ class RawServer:
                 preexec_fn=_limit_memory)
         self.notifications: list[dict[str, Any]] = []
         self.orphans: list[dict[str, Any]] = []  # error answers with id null
+        self.server_requests: list[dict[str, Any]] = []  # requests from the server
         self._answers: dict[Any, dict[str, Any]] = {}
         self._arrived = threading.Condition()
         self._ids = itertools.count(1)
@@ -144,8 +145,16 @@ class RawServer:
                 self._arrived.notify_all()
 
     def _answer_server_request(self, message: dict[str, Any]) -> None:
-        """Requests from the server (progress tokens, configuration) get a null result."""
-        self.send_bytes(encode({"jsonrpc": "2.0", "id": message["id"], "result": None}))
+        """Requests from the server (progress tokens, configuration) get a null result;
+        workspace/applyEdit is applied (says the answer). Each is kept in order."""
+        self.server_requests.append(message)
+        result = {"applied": True} if message["method"] == "workspace/applyEdit" else None
+        self.send_bytes(encode({"jsonrpc": "2.0", "id": message["id"], "result": result}))
+
+    def progress(self, token: Any) -> list[dict[str, Any]]:
+        """The values of the $/progress notifications on `token` so far, in order."""
+        return [n["params"]["value"] for n in list(self.notifications)
+                if n.get("method") == "$/progress" and n["params"].get("token") == token]
 
     # -- the process -----------------------------------------------------------------
 

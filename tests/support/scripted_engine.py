@@ -6,10 +6,17 @@ worker and service logic can be tested in milliseconds."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopReason
+from refact_lsp.engines.base import (
+    ChatRequest,
+    Engine,
+    Generation,
+    GenerationRequest,
+    StopReason,
+)
 from refact_lsp.prompts import TEMPLATES, FimTemplate, Prompt
 
 Answer = Callable[[GenerationRequest], str]
@@ -35,7 +42,9 @@ class ScriptedEngine(Engine):
     first. `logprobs` gives each answer's log-probability (each of its tokens'), in
     order; `alternatives` makes the engine sample candidates beside the first (their
     texts from `answers` too). `on_token` runs before each token: a test can cancel, or
-    block, there."""
+    block, there. Chats are answered from `chat_answers`, a character a token,
+    `chat_seconds_per_token` of real time each, with `between_tokens` called before
+    every token."""
 
     answers: list[str | Answer] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
@@ -49,6 +58,9 @@ class ScriptedEngine(Engine):
     requests: list[GenerationRequest] = field(default_factory=list)
     warmed: list[Prompt] = field(default_factory=list)
     closed: bool = False
+    chat_answers: list[str] = field(default_factory=list)
+    chats: list[ChatRequest] = field(default_factory=list)
+    chat_seconds_per_token: float = 0.0
 
     def count_tokens(self, text: str) -> int:
         return len(text)
@@ -79,6 +91,24 @@ class ScriptedEngine(Engine):
                 generation.stopped_by = StopReason.STOP
                 return generation
         if len(text) > request.max_tokens:
+            generation.stopped_by = StopReason.MAX_TOKENS
+        return generation
+
+    def chat(self, request: ChatRequest) -> Generation:
+        self.chats.append(request)
+        answer = self.chat_answers.pop(0) if self.chat_answers else ""
+        generation = Generation("", StopReason.EOS)
+        for index, char in enumerate(answer[:request.max_tokens]):
+            request.between_tokens()
+            self.on_token(index)
+            if request.cancel.is_set():
+                generation.stopped_by = StopReason.CANCELLED
+                return generation
+            time.sleep(self.chat_seconds_per_token)
+            generation.text += char
+            generation.generated_tokens += 1
+            request.on_text(generation.text)
+        if len(answer) > request.max_tokens:
             generation.stopped_by = StopReason.MAX_TOKENS
         return generation
 

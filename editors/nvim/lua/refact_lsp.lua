@@ -11,8 +11,12 @@
 -- buffer (lua/refact_lsp/switch.lua); keys for accept word / line and next / previous are
 -- set in each buffer the client attaches to (lua/refact_lsp/accept.lua);
 -- :checkhealth refact_lsp says what works (lua/refact_lsp/health.lua).
+-- :RefactAsk asks the model about the selected lines or the definition at the cursor,
+-- the answer in a scratch buffer; vim.lsp.buf.code_action() offers explain, docstring,
+-- type hints and ask (lua/refact_lsp/ask.lua).
 
 local accept = require('refact_lsp.accept')
+local ask = require('refact_lsp.ask')
 local switch = require('refact_lsp.switch')
 
 local M = {}
@@ -36,6 +40,7 @@ M.accept_word = accept.accept_word
 M.accept_line = accept.accept_line
 M.next = accept.next
 M.prev = accept.prev
+M.ask = ask.ask
 
 local current -- the client config setup() started with, for :checkhealth
 
@@ -215,6 +220,7 @@ local function map_keys_on_attach(config, keys)
 end
 
 local function add_commands()
+  ask.setup()
   vim.api.nvim_create_user_command('RefactToggle', function(command)
     switch.toggle({ buffer = command.args == 'buffer' })
   end, {

@@ -1,21 +1,36 @@
-"""The embedded engine: loads the model and serves requests, one at a time."""
+"""The embedded engine: loads the model and serves requests, one at a time.
+
+A chat answer (`chat`) runs in a KV sequence of its own (kv_cache.CHAT, in cells of its
+own) on the same model; between two of its tokens the engine is free again and the
+caller may serve a completion (ChatRequest.between_tokens), so the two interleave
+without evicting each other's cache.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 # llama_cpp before numpy (this module is the package's first): with numpy loaded first,
 # a CUDA build of llama.cpp segfaults when it creates the model (seen on an H200).
 import llama_cpp
 
-from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopReason
-from refact_lsp.engines.llama_cpp.kv_cache import EXACT_MS, MAX_CANDIDATES, KvCache
+from refact_lsp.chat import ChatTemplate, chat_template_for
+from refact_lsp.engines.base import (
+    ChatRequest,
+    Engine,
+    Generation,
+    GenerationRequest,
+    StopCheck,
+    StopReason,
+)
+from refact_lsp.engines.llama_cpp.kv_cache import CHAT, EXACT_MS, MAX_CANDIDATES, KvCache
 from refact_lsp.engines.llama_cpp.ladder import JUMP_ROOM, JumpLadder
 from refact_lsp.engines.llama_cpp.sampling import sample
 from refact_lsp.engines.llama_cpp.speed import PromptSpeed
@@ -25,6 +40,9 @@ from refact_lsp.prompts import FimTemplate, Prompt, detect_template
 
 log = logging.getLogger(__name__)
 
+CHAT_CELLS = 2048  # KV cells of the chat's own sequence: a question and its answer
+MIN_CHAT_ANSWER = 64  # a question that leaves less room than this is refused
+
 
 class LlamaCppEngine(Engine):
     serves_short_prompts = True
@@ -33,11 +51,12 @@ class LlamaCppEngine(Engine):
                  n_gpu_layers: int = -1, flash_attn: bool = True,
                  template: FimTemplate | None = None, kv_reuse: bool = True,
                  candidates: int = 1, jump_ms: int = 0, jump_start_ms: int = 0,
-                 exact_ms: float = EXACT_MS) -> None:
+                 exact_ms: float = EXACT_MS, chat_cells: int = CHAT_CELLS) -> None:
         """The context holds several sequences in one KV buffer (each may use all of
         n_ctx, see kv_cache.py): with `candidates` > 1 that many are decoded side by
         side, and with `jump_ms` > 0 a full window grows in the background while short
-        ones serve where it would take longer than `jump_start_ms` (see ladder.py)."""
+        ones serve where it would take longer than `jump_start_ms` (see ladder.py).
+        `chat_cells` more cells hold a chat's question and answer (0: no chat)."""
         check_gguf(model_path)
         threads = n_threads or max(1, os.cpu_count() or 1)
         self.candidates = max(1, min(candidates, MAX_CANDIDATES))
@@ -50,7 +69,8 @@ class LlamaCppEngine(Engine):
                     flash_attn=flash_attn, verbose=False,
                 )
             self.cache = KvCache(self.llm, n_ctx + (JUMP_ROOM if jump_ms > 0 else 0),
-                                 self.speed, kv_reuse=kv_reuse, exact_ms=exact_ms)
+                                 self.speed, kv_reuse=kv_reuse, exact_ms=exact_ms,
+                                 chat_cells=chat_cells)
         except (ValueError, RuntimeError, OSError) as exc:
             if "llama_context" in str(exc):  # the model loaded; its KV cache did not fit
                 raise ModelError(f"llama.cpp cannot make a context of {n_ctx} tokens for "
@@ -71,6 +91,7 @@ class LlamaCppEngine(Engine):
                             f"{self.template.name}, n_ctx {self.n_ctx}, "
                             f"gpu layers {n_gpu_layers if _gpu() else 0})")
         self._lock = threading.Lock()
+        self._chat_template: ChatTemplate | None = None
         if jump_ms > 0:
             self.cache.measure_speed()
 
@@ -155,6 +176,55 @@ class LlamaCppEngine(Engine):
         result.generate_ms = (time.perf_counter() - started) * 1000 - prompt_ms
         return result
 
+    def chat_template(self) -> ChatTemplate:
+        """Refact's format for a Refact model, else the GGUF's own chat template (made
+        once); ChatTemplateError for a model with neither."""
+        if self._chat_template is None:
+            vocab = self.vocab
+            self._chat_template = chat_template_for(
+                self.architecture, self.llm.metadata, vocab.has_token,
+                bos_token=vocab.text_of(self.llm.token_bos()),
+                eos_token=vocab.text_of(self.llm.token_eos()), adds_bos=vocab.adds_bos)
+        return self._chat_template
+
+    def chat(self, request: ChatRequest) -> Generation:
+        """The answer, decoded by the completions' own loop (sampling.sample) in the
+        chat's sequence; the lock is let go between tokens for `between_tokens`."""
+        template = self.chat_template()
+        prompt = template.render(request.messages)
+        with self._lock:
+            tokens = self.vocab.tokenize(prompt)
+            room = self.cache.chat_cells - len(tokens)  # an answer longer is cut there
+            if room < min(request.max_tokens, MIN_CHAT_ANSWER):
+                log.warning("chat of %d tokens leaves no room for an answer in the chat's "
+                            "%d cells", len(tokens), self.cache.chat_cells)
+                return Generation("", StopReason.CONTEXT, prompt_tokens=len(tokens))
+            started = time.perf_counter()
+            pause = functools.partial(self._pause, request.between_tokens)
+            reused, done = self.cache.evaluate_chat(tokens, request.cancel, pause)
+            prompt_ms = (time.perf_counter() - started) * 1000
+            if not done:
+                return Generation("", StopReason.CANCELLED, prompt_tokens=len(tokens),
+                                  reused_tokens=reused, prompt_ms=prompt_ms)
+            check = _chat_check(template, request, pause)
+            [generation] = sample(self.cache, self.vocab, GenerationRequest(
+                prompt, min(request.max_tokens, room), check, request.cancel,
+                temperature=request.temperature), [check], tokens, CHAT)
+        generation.text = template.answer(generation.text)
+        request.on_text(generation.text)  # the last report is the answer itself
+        generation.prompt_tokens, generation.reused_tokens = len(tokens), reused
+        generation.prompt_ms = prompt_ms
+        generation.generate_ms = (time.perf_counter() - started) * 1000 - prompt_ms
+        return generation
+
+    def _pause(self, between_tokens: Callable[[], None]) -> None:
+        """Run `between_tokens` with the engine free (the chat holds the lock otherwise)."""
+        self._lock.release()
+        try:
+            between_tokens()
+        finally:
+            self._lock.acquire()
+
     def jump(self, prompt_ms: int, start_ms: int) -> None:
         """New times for the ladder; turning it on or off takes a new engine (its room
         in the KV cache is made at load)."""
@@ -164,6 +234,19 @@ class LlamaCppEngine(Engine):
         with self._lock:
             self.cache.close()
             self.llm.close()
+
+
+def _chat_check(template: ChatTemplate, request: ChatRequest,
+                pause: Callable[[], None]) -> StopCheck:
+    """The chat's stop check, asked after every token: it streams the answer so far,
+    stops at the template's stop strings, and pauses for a waiting completion."""
+    def check(text: str) -> bool:
+        request.on_text(template.answer(text))
+        if any(stop in text for stop in template.stops):
+            return True
+        pause()
+        return False
+    return check
 
 
 def _gpu() -> bool:

@@ -6,7 +6,9 @@ them is met here. The context holds several sequences in one KV buffer (each may
 of its cells): sequence 0 is the main cache, the last prompt and its generation; sequence
 SCRATCH is scratch for evaluating a gap below cells already in place; sequences 1 to
 MAX_CANDIDATES - 1 hold candidates decoded beside the first; sequence BACKGROUND holds
-the next larger window after a jump (see ladder.py).
+the next larger window after a jump (see ladder.py); sequence CHAT holds the last chat
+conversation and its answer, in cells of its own (`chat_cells`, beyond the `cells` the
+others share), so that a chat and the completions it pauses for never evict each other.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ FAR = 1 << 20  # beyond any position: where kept runs wait while others move
 MAX_CANDIDATES = 8
 SCRATCH = 1  # sequence where a gap is evaluated below cells already in place
 BACKGROUND = MAX_CANDIDATES  # sequence where the next larger window grows after a jump
+CHAT = BACKGROUND + 1  # sequence of the chat (see KvCache.evaluate_chat)
+MAIN = 0
 
 # Decodes one (sequence, token) row each at the sequences' next position; returns each
 # row's logits, or None where llama.cpp could not decode them.
@@ -36,13 +40,118 @@ DecodeStep = Callable[[Sequence[tuple[int, int]]], "list[np.ndarray] | None"]
 RunStep = Callable[[Sequence[int], int], "list[np.ndarray] | None"]
 
 
-class KvCache:
+class Decoding:
+    """Generation after a prompt the cache holds, in sequence MAIN or CHAT (KvCache's
+    half that decodes tokens one step at a time)."""
+
+    llm: llama_cpp.Llama
+    chat: list[int]
+    _n_vocab: int
+
+    @property
+    def _memory(self) -> llama_cpp.llama_memory_t:
+        return self.llm._ctx.memory
+
+    def _end(self, seq: int) -> int:
+        """The next position of sequence MAIN (its last prompt and generation) or CHAT."""
+        return len(self.chat) if seq == CHAT else self.llm.n_tokens
+
+    def _wrote(self, seq: int, position: int, tokens: Sequence[int]) -> None:
+        """Remember that sequence MAIN or CHAT holds `tokens` from `position` on (and
+        nothing after them)."""
+        if seq == CHAT:
+            del self.chat[position:]
+            self.chat += tokens
+        else:
+            self.llm.input_ids[position:position + len(tokens)] = tokens
+            self.llm.n_tokens = position + len(tokens)
+
+    def last_logits(self) -> np.ndarray:
+        """The logits after the prompt's last token (valid until the next decode)."""
+        return self._logits(-1)
+
+    def _logits(self, row: int) -> np.ndarray:
+        return np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(row), shape=(self._n_vocab,))
+
+    @contextlib.contextmanager
+    def decoding(self, sequences: int, seq: int = MAIN) -> Iterator[DecodeStep]:
+        """Decode `sequences` generations after the prompt, one token of each per batch.
+        The first continues the prompt's sequence (`seq`: MAIN, or CHAT alone); each
+        other starts as a copy of MAIN (the cells are shared, not copied) and is removed
+        at the end. The logits a step returns are valid until the next step. Rows name
+        generations by index (0 the first)."""
+        memory = self._memory
+        llm = self.llm
+        for seq in range(1, sequences):
+            llama_cpp.llama_memory_seq_rm(memory, seq, -1, -1)
+            llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
+        batch = llama_cpp.llama_batch_init(sequences, 0, 1)
+        position = self._end(seq)
+
+        def step(rows: Sequence[tuple[int, int]]) -> list[np.ndarray] | None:
+            nonlocal position
+            batch.n_tokens = len(rows)
+            for row, (index, token) in enumerate(rows):
+                batch.token[row], batch.pos[row] = token, position
+                batch.n_seq_id[row], batch.logits[row] = 1, 1
+                batch.seq_id[row][0] = index or seq
+            if llama_cpp.llama_decode(llm._ctx.ctx, batch) != 0:
+                return None
+            if rows[0][0] == 0:  # the sequence holds its generation after the prompt
+                self._wrote(seq, position, [rows[0][1]])
+            position += 1
+            return [self._logits(row) for row in range(len(rows))]
+
+        try:
+            yield step
+        finally:
+            llama_cpp.llama_batch_free(batch)
+            for seq in range(1, sequences):
+                llama_cpp.llama_memory_seq_rm(memory, seq, -1, -1)
+
+    @contextlib.contextmanager
+    def drafting(self, longest: int, seq: int = MAIN) -> Iterator[RunStep]:
+        """Decode runs of sequence `seq`'s tokens after the prompt, each run in one
+        batch with the logits after every token of it: a token and the draft that may
+        follow it (prompt lookup). `step(tokens, kept)` first drops the cells of the
+        last run beyond its first `kept` tokens (the draft the model did not confirm);
+        the logits it returns (copies) stay valid. At most `longest` tokens a run."""
+        memory, llm = self._memory, self.llm
+        batch = llama_cpp.llama_batch_init(longest, 0, 1)
+        run_start = self._end(seq)  # where the last run's tokens sit
+        run: list[int] = []
+
+        def step(tokens: Sequence[int], kept: int) -> list[np.ndarray] | None:
+            nonlocal run_start, run
+            position = run_start + kept
+            llama_cpp.llama_memory_seq_rm(memory, seq, position, -1)
+            batch.n_tokens = len(tokens)
+            for row, token in enumerate(tokens):
+                batch.token[row], batch.pos[row] = token, position + row
+                batch.n_seq_id[row], batch.seq_id[row][0], batch.logits[row] = 1, seq, 1
+            if llama_cpp.llama_decode(llm._ctx.ctx, batch) != 0:
+                return None
+            self._wrote(seq, position, tokens)
+            run_start, run = position, list(tokens)
+            return [self._logits(row).copy() for row in range(len(tokens))]
+
+        try:
+            yield step
+        finally:
+            llama_cpp.llama_batch_free(batch)
+
+
+class KvCache(Decoding):
     def __init__(self, llm: llama_cpp.Llama, cells: int, speed: PromptSpeed, *,
-                 kv_reuse: bool = True, exact_ms: float = EXACT_MS) -> None:
-        """A context of `cells` cells for all sequences, in place of `llm`'s own."""
+                 kv_reuse: bool = True, exact_ms: float = EXACT_MS,
+                 chat_cells: int = 0) -> None:
+        """A context of `cells` cells for the completion's sequences and `chat_cells`
+        more for the chat's, in place of `llm`'s own."""
         self.llm = llm
         self.cells = cells
-        self._replace_context(BACKGROUND + 1, cells)
+        self.chat_cells = chat_cells
+        self.chat: list[int] = []  # what sequence CHAT holds
+        self._replace_context(CHAT + 1, cells + chat_cells)
         self.speed = speed
         self.kv_reuse = kv_reuse
         self.exact_ms = exact_ms
@@ -62,10 +171,6 @@ class KvCache:
         llm.context_params.kv_unified = True
         llm._ctx = llama_cpp._internals.LlamaContext(
             model=llm._model, params=llm.context_params, verbose=False)
-
-    @property
-    def _memory(self) -> llama_cpp.llama_memory_t:
-        return self.llm._ctx.memory
 
     def measure_speed(self) -> None:
         """Time one chunk of prompt evaluation. The ladder of smaller windows needs the
@@ -120,8 +225,8 @@ class KvCache:
                    for start, end in kv_plan.dropped(runs, self.prompt_len)]
         if not all(removed) or not llama_cpp.llama_memory_seq_rm(memory, 0, self.prompt_len,
                                                                  -1):
-            llama_cpp.llama_memory_clear(memory, True)
-            self.background = []
+            llama_cpp.llama_memory_seq_rm(memory, 0, -1, -1)  # the others' (chat) stay
+            self.drop_background()
             return []
         moved = [run for run in runs if run.new != run.old]
         for run in moved:  # first out of each other's way: shifts add up, applied at decode
@@ -182,12 +287,17 @@ class KvCache:
         finally:
             llama_cpp.llama_memory_seq_rm(memory, SCRATCH, -1, -1)
 
-    def _decode(self, seq: int, tokens: list[int], first: int, cancel: threading.Event) -> int:
-        """Evaluate `tokens` into sequence `seq` from position `first` on, without logits,
-        a chunk at a time; returns how many were evaluated before a cancellation."""
+    def _decode(self, seq: int, tokens: list[int], first: int, cancel: threading.Event,
+                between: Callable[[], None] | None = None) -> int:
+        """Evaluate `tokens` into sequence `seq` from position `first` on, a chunk at a
+        time, without logits but for the last token's where `between` is given (the
+        chat's: then called before each chunk); returns how many were evaluated before a
+        cancellation."""
         batch = llama_cpp.llama_batch_init(PROMPT_CHUNK, 0, 1)
         try:
             for done in range(0, len(tokens), PROMPT_CHUNK):
+                if between is not None:
+                    between()
                 if cancel.is_set():
                     return done
                 piece = tokens[done:done + PROMPT_CHUNK]
@@ -195,6 +305,8 @@ class KvCache:
                 for row, token in enumerate(piece):
                     batch.token[row], batch.pos[row] = token, first + done + row
                     batch.n_seq_id[row], batch.seq_id[row][0], batch.logits[row] = 1, seq, 0
+                if between is not None and done + len(piece) == len(tokens):
+                    batch.logits[len(piece) - 1] = 1
                 if llama_cpp.llama_decode(self.llm._ctx.ctx, batch) != 0:
                     return done
             return len(tokens)
@@ -241,81 +353,20 @@ class KvCache:
             llama_cpp.llama_memory_seq_rm(self._memory, BACKGROUND, -1, -1)
             self.background = []
 
-    # -- generation --------------------------------------------------------------------
+    # -- the chat sequence -------------------------------------------------------------
 
-    def last_logits(self) -> np.ndarray:
-        """The logits after the prompt's last token (valid until the next decode)."""
-        return self._logits(-1)
-
-    def _logits(self, row: int) -> np.ndarray:
-        return np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(row), shape=(self._n_vocab,))
-
-    @contextlib.contextmanager
-    def decoding(self, sequences: int) -> Iterator[DecodeStep]:
-        """Decode `sequences` generations after the prompt, one token of each per batch.
-        Sequence 0 continues the prompt's; each other starts as a copy of it (the cells
-        are shared, not copied) and is removed at the end. The logits a step returns
-        are valid until the next step."""
-        memory = self._memory
-        llm = self.llm
-        for seq in range(1, sequences):
-            llama_cpp.llama_memory_seq_rm(memory, seq, -1, -1)
-            llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
-        batch = llama_cpp.llama_batch_init(sequences, 0, 1)
-        position = llm.n_tokens
-
-        def step(rows: Sequence[tuple[int, int]]) -> list[np.ndarray] | None:
-            nonlocal position
-            batch.n_tokens = len(rows)
-            for row, (seq, token) in enumerate(rows):
-                batch.token[row], batch.pos[row] = token, position
-                batch.n_seq_id[row], batch.seq_id[row][0], batch.logits[row] = 1, seq, 1
-            if llama_cpp.llama_decode(llm._ctx.ctx, batch) != 0:
-                return None
-            if rows[0][0] == 0:  # the main cache holds its generation after the prompt
-                llm.input_ids[position] = rows[0][1]
-                llm.n_tokens = position + 1
-            position += 1
-            return [self._logits(row) for row in range(len(rows))]
-
-        try:
-            yield step
-        finally:
-            llama_cpp.llama_batch_free(batch)
-            for seq in range(1, sequences):
-                llama_cpp.llama_memory_seq_rm(memory, seq, -1, -1)
-
-    @contextlib.contextmanager
-    def drafting(self, longest: int) -> Iterator[RunStep]:
-        """Decode runs of the main sequence's tokens after the prompt, each run in one
-        batch with the logits after every token of it: a token and the draft that may
-        follow it (prompt lookup). `step(tokens, kept)` first drops the cells of the
-        last run beyond its first `kept` tokens (the draft the model did not confirm);
-        the logits it returns (copies) stay valid. At most `longest` tokens a run."""
-        memory, llm = self._memory, self.llm
-        batch = llama_cpp.llama_batch_init(longest, 0, 1)
-        run_start = llm.n_tokens  # where the last run's tokens sit
-        run: list[int] = []
-
-        def step(tokens: Sequence[int], kept: int) -> list[np.ndarray] | None:
-            nonlocal run_start, run
-            position = run_start + kept
-            llama_cpp.llama_memory_seq_rm(memory, 0, position, -1)
-            batch.n_tokens = len(tokens)
-            for row, token in enumerate(tokens):
-                batch.token[row], batch.pos[row] = token, position + row
-                batch.n_seq_id[row], batch.seq_id[row][0], batch.logits[row] = 1, 0, 1
-            if llama_cpp.llama_decode(llm._ctx.ctx, batch) != 0:
-                return None
-            llm.input_ids[position:position + len(tokens)] = tokens
-            llm.n_tokens = position + len(tokens)
-            run_start, run = position, list(tokens)
-            return [self._logits(row).copy() for row in range(len(tokens))]
-
-        try:
-            yield step
-        finally:
-            llama_cpp.llama_batch_free(batch)
+    def evaluate_chat(self, tokens: list[int], cancel: threading.Event,
+                      between: Callable[[], None]) -> tuple[int, bool]:
+        """Bring sequence CHAT to hold `tokens`, keeping the start the last conversation
+        shares with them (the turns before the new question), `between` called before
+        each chunk; returns (tokens kept, whether it finished: not cancelled, nor
+        refused by llama.cpp). The last token's logits (last_logits) start the answer."""
+        keep = kv_plan.common_prefix(self.chat, tokens[:-1])
+        llama_cpp.llama_memory_seq_rm(self._memory, CHAT, keep, -1)
+        del self.chat[keep:]
+        done = self._decode(CHAT, tokens[keep:], keep, cancel, between)
+        self.chat += tokens[keep:keep + done]
+        return keep, keep + done == len(tokens)
 
     def close(self) -> None:
         """Free the context made here before llama-cpp-python frees the model."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from refact_lsp.engines.base import Generation, GenerationRequest, StopCheck, StopReason
 from refact_lsp.engines.healing import Healing
-from refact_lsp.engines.llama_cpp.kv_cache import KvCache
+from refact_lsp.engines.llama_cpp.kv_cache import MAIN, KvCache
 from refact_lsp.engines.llama_cpp.vocab import Vocabulary
 from refact_lsp.engines.lookup import MAX_DRAFT, DraftSource
 
@@ -86,38 +86,40 @@ class Candidate:
 
 
 def sample(cache: KvCache, vocab: Vocabulary, request: GenerationRequest,
-           checks: Sequence[StopCheck], prompt: Sequence[int] = ()) -> list[Generation]:
+           checks: Sequence[StopCheck], prompt: Sequence[int] = (),
+           seq: int = MAIN) -> list[Generation]:
     """Generate after the prompt the cache holds (`prompt`, its tokens), one candidate
-    per stop check: the request's first, the others at its candidate temperature."""
+    per stop check: the request's first, the others at its candidate temperature. The
+    prompt is in sequence `seq`: MAIN (completions) or CHAT (one candidate)."""
     candidates = [Candidate(check, request.temperature if index == 0
                             else request.candidate_temperature,
                             vocab.healing(request.heal_text))
                   for index, check in enumerate(checks)]
     if len(candidates) == 1 and request.temperature <= 0 and request.lookup:
-        return [_greedy_with_drafts(cache, vocab, request, candidates[0], prompt)]
+        return [_greedy_with_drafts(cache, vocab, request, candidates[0], prompt, seq)]
     logits = [cache.last_logits()] * len(candidates)
     rng = np.random.default_rng()
-    with cache.decoding(len(candidates)) as decode:
+    with cache.decoding(len(candidates), seq) as decode:
         for _ in range(request.max_tokens):
             if request.cancel.is_set():
                 for candidate in candidates:
                     candidate.stopped_by = StopReason.CANCELLED
                 break
             rows = []
-            for seq, candidate in enumerate(candidates):
-                token = candidate.step(logits[seq], vocab, rng) if candidate.live else None
+            for index, candidate in enumerate(candidates):
+                token = candidate.step(logits[index], vocab, rng) if candidate.live else None
                 if token is not None:
-                    rows.append((seq, token))
+                    rows.append((index, token))
             outputs = decode(rows) if rows else None
             if outputs is None:
                 break
-            for (seq, _), output in zip(rows, outputs, strict=True):
-                logits[seq] = output
+            for (index, _), output in zip(rows, outputs, strict=True):
+                logits[index] = output
     return [candidate.generation() for candidate in candidates]
 
 
 def _greedy_with_drafts(cache: KvCache, vocab: Vocabulary, request: GenerationRequest,
-                        candidate: Candidate, prompt: Sequence[int]) -> Generation:
+                        candidate: Candidate, prompt: Sequence[int], seq: int) -> Generation:
     """One greedy candidate, each chosen token decoded with a draft after it; the draft's
     tokens the model chooses itself are kept, and decoding goes on after the last."""
     source = DraftSource([prompt])
@@ -125,7 +127,7 @@ def _greedy_with_drafts(cache: KvCache, vocab: Vocabulary, request: GenerationRe
     rng = np.random.default_rng()
     drafted = accepted = kept = 0
     token = candidate.step(cache.last_logits(), vocab, rng)
-    with cache.drafting(MAX_DRAFT + 1) as run:
+    with cache.drafting(MAX_DRAFT + 1, seq) as run:
         while token is not None and candidate.tokens < request.max_tokens:
             if request.cancel.is_set():
                 candidate.stopped_by = StopReason.CANCELLED

@@ -41,6 +41,17 @@ class Vocabulary:
         self.special_ids[text] = ids[0]
         return True
 
+    @property
+    def adds_bos(self) -> bool:
+        """Whether tokenize() puts the model's BOS first (a chat template's own is dropped)."""
+        return self._add_bos
+
+    def text_of(self, token: int) -> str:
+        """A token's text as the vocabulary stores it (a control token's name); "" for
+        none (llama.cpp's -1)."""
+        piece = llama_cpp.llama_vocab_get_text(self._vocab, token) if token >= 0 else None
+        return piece.decode("utf-8", "replace") if piece else ""
+
     def stop_on(self, texts: Iterable[str]) -> None:
         """The template's stop tokens (those this model has) end a completion."""
         self.stop_ids = {self.special_ids[text] for text in texts if self.has_token(text)}
