@@ -178,6 +178,11 @@ async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
     stats = await editor.stats()
     run.reuse = stats["reused_tokens"] / max(1, stats["prompt_tokens"])
     run.cache_hits = stats["cache_hits"]
+    drafted, accepted = stats["drafted_tokens"], stats["accepted_tokens"]
+    print(f"{name}: prompt-lookup drafts {accepted} accepted of {drafted} "
+          f"({100 * accepted / max(1, drafted):.0f}%); "
+          f"{stats['generate_ms'] / max(1, stats['generated_tokens']):.1f} ms a generated token",
+          flush=True)
     run.peak_rss_mb = editor.peak_rss_mb()
     run.cancelled, run.failed = editor.cancelled, editor.failed
     for message in dict.fromkeys(editor.messages):

@@ -111,6 +111,8 @@ class Stats:
     prompt_tokens: int = 0
     reused_tokens: int = 0
     generated_tokens: int = 0
+    drafted_tokens: int = 0  # prompt-lookup drafts checked, and those the model confirmed
+    accepted_tokens: int = 0
     prompt_ms: float = 0.0
     generate_ms: float = 0.0
     warmed_tokens: int = 0
@@ -275,6 +277,8 @@ class Completer:
         stats.prompt_tokens += generation.prompt_tokens
         stats.reused_tokens += generation.reused_tokens
         stats.generated_tokens += generation.generated_tokens
+        stats.drafted_tokens += generation.drafted_tokens
+        stats.accepted_tokens += generation.accepted_tokens
         stats.prompt_ms += generation.prompt_ms
         stats.generate_ms += generation.generate_ms
         stats.last = dataclasses.asdict(generation)
