@@ -6,22 +6,16 @@ run the way eglot runs a code action changes the function in place."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.ask import ANSWER, SOURCE, answering_engine
 from tests.support.fake_openai import FakeEngine
 from tests.test_editors import refact_lsp_executable, run_editor
 
 pytestmark = pytest.mark.model  # starts the server and an editor (conftest.py)
 
-SOURCE = ("class Shape:\n"
-          "    def area(self, width, height):\n"
-          "        return width * height\n")
-ANSWER_PIECES = ["Here:\n\n", "```python\n", "def area(self, width, height):\n",
-                 '    """The area."""\n', "    return width * height\n", "```"]
-ANSWER = "".join(ANSWER_PIECES)
 
 DRIVE = r""";; -*- lexical-binding: t; -*-
 (require 'json)
@@ -77,13 +71,7 @@ DRIVE = r""";; -*- lexical-binding: t; -*-
 """
 
 
-@pytest.fixture
-def engine() -> Iterator[FakeEngine]:
-    fake = FakeEngine()
-    fake.chat_pieces = ANSWER_PIECES
-    fake.chat_delay_s = 0.06  # a report for each piece
-    yield fake
-    fake.close()
+engine = pytest.fixture(answering_engine, name="engine")
 
 
 def test_emacs_asks_into_the_answer_buffer_and_applies_a_docstring(

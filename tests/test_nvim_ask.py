@@ -6,11 +6,11 @@ vim.lsp.buf.code_action() changes the function in place."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.ask import ANSWER, SOURCE, answering_engine
 from tests.support.fake_openai import FakeEngine
 from tests.test_editors import (
     NVIM_HELPERS,
@@ -21,12 +21,6 @@ from tests.test_editors import (
 
 pytestmark = pytest.mark.model  # starts the server and an editor (conftest.py)
 
-SOURCE = ("class Shape:\n"
-          "    def area(self, width, height):\n"
-          "        return width * height\n")
-ANSWER_PIECES = ["Here:\n\n", "```python\n", "def area(self, width, height):\n",
-                 '    """The area."""\n', "    return width * height\n", "```"]
-ANSWER = "".join(ANSWER_PIECES)
 
 INIT = """
 vim.opt.runtimepath:append(os.getenv('REFACT_NVIM_DIR'))
@@ -74,13 +68,7 @@ end)
 """
 
 
-@pytest.fixture
-def engine() -> Iterator[FakeEngine]:
-    fake = FakeEngine()
-    fake.chat_pieces = ANSWER_PIECES
-    fake.chat_delay_s = 0.06  # a report for each piece
-    yield fake
-    fake.close()
+engine = pytest.fixture(answering_engine, name="engine")
 
 
 def test_neovim_asks_into_a_scratch_buffer_and_applies_a_docstring(

@@ -489,20 +489,19 @@ class OpenAIEngine(HttpEngine):
 
     def _fold(self, event: dict[str, Any], generation: Generation) -> StopReason | None:
         choice = (event.get("choices") or [{}])[0]
-        text = choice.get("text") or ""
-        generation.text += text
-        generation.generated_tokens += 1 if text else 0
-        reason = choice.get("finish_reason")
-        if reason is None:
-            return None
-        return StopReason.MAX_TOKENS if reason == "length" else StopReason.EOS
+        return _fold_choice(choice, choice.get("text") or "", generation)
 
 
 def _fold_chat(event: dict[str, Any], generation: Generation) -> StopReason | None:
     """One event of a streamed chat completion (OpenAI's shape, llama-server's too):
     the text is the choice's `delta.content`."""
     choice = (event.get("choices") or [{}])[0]
-    text = (choice.get("delta") or {}).get("content") or ""
+    return _fold_choice(choice, (choice.get("delta") or {}).get("content") or "", generation)
+
+
+def _fold_choice(choice: dict[str, Any], text: str, generation: Generation
+                 ) -> StopReason | None:
+    """An OpenAI-shaped choice's text added, and its finish reason as a StopReason."""
     generation.text += text
     generation.generated_tokens += 1 if text else 0
     reason = choice.get("finish_reason")
