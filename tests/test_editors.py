@@ -289,8 +289,10 @@ EMACS_DRIVE_FRAME = r""";; -*- lexical-binding: t; -*-
       (setq refact-lsp-initialization-options '(:model "{model}"))
       (refact-lsp-eglot-setup)
       (add-hook 'python-mode-hook #'eglot-ensure)
-      ;; The model runs on CPU: give the first requests time.
-      (setq eglot-connect-timeout 120 jsonrpc-default-request-timeout 120)
+      ;; The model runs on CPU: give the start and the first requests time (eglot
+      ;; waits 3 s for the server by default, less than a busy machine needs).
+      (setq eglot-connect-timeout 120 eglot-sync-connect 120
+            jsonrpc-default-request-timeout 120)
       (find-file (getenv "REFACT_FILE"))
       ;; eglot-ensure connects after the next command, and batch mode runs none.
       (run-hooks 'post-command-hook)

@@ -37,7 +37,7 @@ DRIVE = r""";; -*- lexical-binding: t; -*-
       (refact-lsp-eglot-setup)
       (add-hook 'python-mode-hook #'eglot-ensure)
       ;; Wait for the server to start however busy the machine (eglot waits 3 s).
-      (setq eglot-connect-timeout 60 eglot-sync-connect 60
+      (setq eglot-connect-timeout 120 eglot-sync-connect 120
             eglot-confirm-server-initiated-edits nil)
       (find-file (getenv "REFACT_FILE"))
       (run-hooks 'post-command-hook)

@@ -291,7 +291,8 @@ async def acceptance(client: LanguageClient) -> dict:
 
 async def test_accepting_an_item_in_part_then_whole_changes_the_counts(client: LanguageClient):
     commands = client.init_result.capabilities.execute_command_provider.commands
-    assert set(commands) == {"refact-lsp.accepted", "refact-lsp.partiallyAccepted"}
+    assert set(commands) == {"refact-lsp.accepted", "refact-lsp.partiallyAccepted",
+                             "refact-lsp.codeAction"}
     open_document(client)
     edit(client, 4, 38, "\n    ", version=2)
     [item] = (await inline(client, 5, 4)).items
