@@ -59,6 +59,9 @@ async def run(problems: list[dict[str, Any]], systems: list[System], max_tokens:
     scores = [Score(system.name) for system in systems]
     for system in systems:  # the load and the first answer: not counted
         await system.answer("Say hello.", 8)
+        refused = getattr(system, "failures", [])
+        if refused:  # a model that cannot chat
+            raise SystemExit(f"{system.name}: {refused[0]}")
     for number, problem in enumerate(problems, start=1):
         for score, system in zip(scores, systems, strict=True):
             answer, seconds = await system.answer(prompts.question(problem), max_tokens)
@@ -88,7 +91,11 @@ async def main_async(args: argparse.Namespace) -> list[Score]:
     try:
         await server.start()
         with open(args.log, "w") if args.log else contextlib.nullcontext() as log:
-            return await run(problems, systems, args.max_tokens, log)
+            scores = await run(problems, systems, args.max_tokens, log)
+        if server.failures:
+            print(f"the server refused {len(server.failures)} questions, "
+                  f"such as: {server.failures[0]}")
+        return scores
     finally:
         for system in systems:
             await system.close()
