@@ -112,20 +112,13 @@ export class Asker {
 
   /** refact-lsp.ask: a question about the selection, or the definition at the cursor. */
   async ask(): Promise<string | undefined> {
-    const editor = activeEditor();
-    const client = editor && this.running();
-    if (client === undefined || editor === undefined) {
+    const place = this.here();
+    const question = place && (await askQuestion());
+    if (place === undefined || question === undefined) {
       return undefined;
     }
-    const question = await askQuestion();
-    if (question === undefined) {
-      return undefined;
-    }
-    const params = {
-      messages: [{ role: "user", content: question }],
-      textDocument: { uri: editor.document.uri.toString() },
-      range: client.code2ProtocolConverter.asRange(editor.selection),
-    };
+    const { client, textDocument, range } = place;
+    const params = { messages: [{ role: "user", content: question }], textDocument, range };
     const result = await this.stream(client, question, (workDoneToken, token) =>
       client.sendRequest<{ text: string }>(CHAT_METHOD, { ...params, workDoneToken }, token));
     return result?.text;
@@ -134,16 +127,8 @@ export class Asker {
   /** refact-lsp.explain: the explain action on the selection, or the definition at the
    * cursor, as the light bulb runs it. */
   async explain(): Promise<ActionResult | undefined> {
-    const editor = activeEditor();
-    const client = editor && this.running();
-    if (client === undefined || editor === undefined) {
-      return undefined;
-    }
-    return this.runAction({
-      action: "explain",
-      textDocument: { uri: editor.document.uri.toString() },
-      range: client.code2ProtocolConverter.asRange(editor.selection),
-    });
+    const place = this.here();
+    return place && this.runAction({ action: "explain", textDocument: place.textDocument, range: place.range });
   }
 
   /** A code action: answers to read stream into an answer document; the server applies
@@ -161,7 +146,7 @@ export class Asker {
       }
     }
     const title = TITLES[argument.action] ?? argument.action;
-    const send = (workDoneToken: string | undefined, token: CancellationToken) =>
+    const send = (workDoneToken: string, token: CancellationToken) =>
       client.sendRequest(ExecuteCommandRequest.type, {
         command: CODE_ACTION_COMMAND,
         arguments: [{ ...argument, workDoneToken }],
@@ -169,9 +154,12 @@ export class Asker {
     if (!EDITS.has(argument.action)) {
       return this.stream(client, argument.question ?? title, send);
     }
+    // The code is put in place once whole; meanwhile the notification counts it.
     let result: ActionResult | undefined;
     try {
-      result = await withCancel(`refact-lsp: ${title}`, (token) => send(undefined, token));
+      result = await withCancel(`refact-lsp: ${title}`, (token, progress) =>
+        this.listening(client, (text) => progress.report({ message: `${text.length} characters` }),
+          (workDoneToken) => send(workDoneToken, token)));
     } catch (error) {
       showFailure(error);
       return undefined;
@@ -190,18 +178,15 @@ export class Asker {
     heading: string,
     request: (workDoneToken: string, token: CancellationToken) => Promise<R>,
   ): Promise<R | undefined> {
-    this.tokens += 1;
-    const workDoneToken = `refact-lsp-vscode/answer-${this.tokens}`;
     const show = await this.answers.open(heading);
     let sofar = "";
-    const listening = client.onProgress(WorkDoneProgress.type, workDoneToken, (value) => {
-      if (value.kind === "report" && typeof value.message === "string") {
-        sofar = value.message;
-        show(sofar);
-      }
-    });
+    const shown = (text: string) => {
+      sofar = text;
+      show(text);
+    };
     try {
-      const result = await withCancel(`refact-lsp: ${heading}`, (token) => request(workDoneToken, token));
+      const result = await withCancel(`refact-lsp: ${heading}`, (token) =>
+        this.listening(client, shown, (workDoneToken) => request(workDoneToken, token)));
       if (result !== undefined) {
         show(result.text);
       }
@@ -209,9 +194,44 @@ export class Asker {
     } catch (error) {
       show(`${sofar}\n\n*${showFailure(error)}*`);
       return undefined;
-    } finally {
-      listening.dispose();
     }
+  }
+
+  /** Runs `request` with a work-done token of ours (never one the server makes, which
+   * the status bar would take for a model load), each report's answer so far to
+   * `onText`. */
+  private async listening<R>(
+    client: LanguageClient,
+    onText: (text: string) => void,
+    request: (workDoneToken: string) => Promise<R>,
+  ): Promise<R> {
+    this.tokens += 1;
+    const workDoneToken = `refact-lsp-vscode/answer-${this.tokens}`;
+    const listener = client.onProgress(WorkDoneProgress.type, workDoneToken, (value) => {
+      if (value.kind === "report" && typeof value.message === "string") {
+        onText(value.message);
+      }
+    });
+    try {
+      return await request(workDoneToken);
+    } finally {
+      listener.dispose();
+    }
+  }
+
+  /** The running client and where the active editor's selection (or cursor) is. */
+  private here(): { client: LanguageClient; textDocument: { uri: string }; range: LspRange } | undefined {
+    const editor = vscode.window.activeTextEditor;
+    if (editor === undefined) {
+      void vscode.window.showInformationMessage("refact-lsp: open a file to ask about its code.");
+      return undefined;
+    }
+    const client = this.running();
+    return client && {
+      client,
+      textDocument: { uri: editor.document.uri.toString() },
+      range: client.code2ProtocolConverter.asRange(editor.selection),
+    };
   }
 
   private running(): LanguageClient | undefined {
@@ -224,15 +244,6 @@ export class Asker {
   }
 }
 
-/** The editor a command is about, or undefined (and a word to the person). */
-function activeEditor(): vscode.TextEditor | undefined {
-  const editor = vscode.window.activeTextEditor;
-  if (editor === undefined) {
-    void vscode.window.showInformationMessage("refact-lsp: open a file to ask about its code.");
-  }
-  return editor;
-}
-
 /** The person's question, or undefined where they gave none. */
 async function askQuestion(): Promise<string | undefined> {
   const question = await vscode.window.showInputBox({
@@ -243,11 +254,13 @@ async function askQuestion(): Promise<string | undefined> {
   return question?.trim() ? question.trim() : undefined;
 }
 
+type Progress = vscode.Progress<{ message?: string }>;
+
 /** Runs `task` behind a notification whose Cancel cancels its request. */
-function withCancel<T>(title: string, task: (token: CancellationToken) => Promise<T>): Thenable<T> {
+function withCancel<T>(title: string, task: (token: CancellationToken, progress: Progress) => Promise<T>): Thenable<T> {
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title, cancellable: true },
-    (_progress, token) => task(token),
+    (progress, token) => task(token, progress),
   );
 }
 
