@@ -28,7 +28,7 @@ def test_the_question_is_the_prompt_in_a_code_block():
     first = problem(0)
     asked = prompts.question(first)
     assert asked.startswith(prompts.INSTRUCTION)
-    assert f"```\n{first['prompt'].strip()}\n```" in asked
+    assert f"```python\n{first['prompt'].strip()}\n```" in asked
 
 
 def test_a_whole_function_in_a_fenced_block_passes_with_the_prompts_imports():

@@ -1,9 +1,11 @@
 """What both systems are asked and how an answer becomes a program: the same for both,
 so that the gap between them is the server's alone.
 
-The question is EvalPlus's instruction with the task's prompt in a code block. The
-program is the answer's first fenced code block (else the whole answer) after the
-task's prompt: the prompt brings the imports and helper functions the answer may leave
+The question is EvalPlus's instruction with the task's prompt in a `python` code block
+(EvalPlus leaves the language out and starts the answer itself with "```python"; a chat
+cannot, and without it the test model answers "```" and "python" on lines of their
+own). The program is the answer's first fenced code block (else the whole answer) after
+the task's prompt: the prompt brings the imports and helper functions the answer may leave
 out, and the answer's definition of the entry point takes the place of the prompt's
 body-less one. An answer that is only a body (no `def` of the entry point) is indented
 under the prompt's signature instead.
@@ -24,7 +26,7 @@ INSTRUCTION = ("Please provide a self-contained Python script that solves the fo
 
 def question(problem: dict[str, Any]) -> str:
     """The user message for a HumanEval problem."""
-    return f"{INSTRUCTION}\n```\n{problem['prompt'].strip()}\n```\n"
+    return f"{INSTRUCTION}\n```python\n{problem['prompt'].strip()}\n```\n"
 
 
 def program(problem: dict[str, Any], answer: str) -> str:
