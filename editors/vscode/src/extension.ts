@@ -1,7 +1,7 @@
 // Starts refact-lsp over stdio for every language. vscode-languageclient 10 registers
 // the LSP 3.18 inline completion provider itself and runs an accepted item's command;
 // this file maps settings, restarts on server changes and keeps the status bar item,
-// and controls.ts holds the person's switches.
+// controls.ts holds the person's switches and ask.ts asks the model about code.
 
 import * as vscode from "vscode";
 import {
@@ -13,6 +13,7 @@ import {
   ShowMessageNotification,
   State,
 } from "vscode-languageclient/node";
+import { Asker } from "./ask";
 import { Controls } from "./controls";
 import { needsRestart, serverCommand, serverSettings } from "./settings";
 import { ServerState, stateFromProgress, statusView } from "./status";
@@ -20,6 +21,7 @@ import { Command } from "./steering";
 
 let client: LanguageClient | undefined;
 let controls: Controls;
+let asker: Asker;
 let statusItem: vscode.StatusBarItem;
 let outputChannel: vscode.LogOutputChannel;
 let state: ServerState = "stopped";
@@ -75,6 +77,7 @@ async function startClient(): Promise<void> {
     outputChannel,
     middleware: {
       ...controls.middleware(),
+      ...asker.middleware(),
       // Follow the server's "Loading model" progress, then let the default UI show it too.
       handleWorkDoneProgress: (token, params, next) => {
         const { state: nextState, detail } = stateFromProgress(
@@ -167,6 +170,7 @@ async function sendSettings(): Promise<void> {
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   outputChannel = vscode.window.createOutputChannel("Refact LSP", { log: true });
   controls = new Controls(context.globalState, () => client, outputChannel);
+  asker = new Asker(() => client);
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
   statusItem.command = Command.ShowMenu;
   statusItem.show();
@@ -174,6 +178,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     outputChannel,
     statusItem,
     ...controls.register(),
+    ...asker.register(),
     controls.onDidChange(showStatus),
     vscode.window.onDidChangeActiveTextEditor(showStatus),
     vscode.commands.registerCommand(Command.ShowLog, () => outputChannel.show(true)),

@@ -15,6 +15,8 @@ export enum Command {
   Restart = "refact.restartServer",
   AcceptNextWord = "refact.acceptNextWord",
   AcceptNextLine = "refact.acceptNextLine",
+  Ask = "refact-lsp.ask",
+  Explain = "refact-lsp.explain",
 }
 
 /** The snooze lengths the menu offers, in minutes. */
