@@ -12,6 +12,7 @@ import pytest
 from benchmarks.crossfile.__main__ import run_samples, table
 from benchmarks.crossfile.run import Condition, emptied
 from benchmarks.crossfile.sample import candidates, choose
+from benchmarks.crossfile.snippets import Found, retrieved
 from refact_lsp.repository import Repository
 from tests.support.tiny_gguf import write_tiny_refact_gguf
 
@@ -135,3 +136,11 @@ def test_two_lines_in_three_conditions_over_lsp(tmp_path: Path):
     assert (root / "pkg" / "a.py").read_text() == PY_A  # restored after each ask
     rows = table(outcomes)
     assert rows[1].startswith("in-file") and "workspace / in-file" in rows[-2]
+
+
+def test_retrieval_is_checked_without_the_model(tmp_path: Path):
+    root = python_project(tmp_path)
+    helper = [s for s in candidates(root, "python") if s.name == "helper"]
+    assert retrieved(helper, root) == Found(lines=1, source=1, definition=1)
+    assert retrieved(helper, root, budget=0) == Found(lines=1, source=0, definition=0)
+    assert (root / "pkg" / "a.py").read_text() == PY_A

@@ -9,7 +9,9 @@ shared machine's load weighs on all alike. The whole window by default (jumpProm
 the figures show the context, not the jump ladder); `--defaults` keeps the shipped
 settings. Printed per condition: exact match and edit similarity of the first line, the
 share of suggested lines that hold the imported name, the median latency; then the
-ratios the issue's targets are stated in.
+ratios the issue's targets are stated in. Before that, in seconds and without the model,
+how often retrieval puts B and B's definition of the name among the snippets
+(snippets.py); `--snippets-only` prints only that.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from benchmarks.crossfile import projects
 from benchmarks.crossfile.run import Condition, Outcome, ask
 from benchmarks.crossfile.sample import Sample, candidates, choose
+from benchmarks.crossfile.snippets import retrieved
 
 MODEL = "qwen2.5-coder-0.5b"
 WHOLE_WINDOW = {"jumpPromptMs": 0}
@@ -32,7 +36,8 @@ HEADER = (f"{'condition':<12}{'lines':>6}{'exact':>8}{'edit sim':>10}{'has name'
           f"{'median s':>10}")
 
 
-async def run_samples(samples: list[Sample], root: Path, model: str, settings: dict,
+async def run_samples(samples: list[Sample], root: Path, model: str,
+                      settings: dict[str, Any],
                       verbose: bool = False) -> list[Outcome]:
     """Each sample in each condition, in turns; `root` holds the project's copy."""
     outcomes = []
@@ -74,26 +79,38 @@ def table(outcomes: list[Outcome]) -> list[str]:
     return rows
 
 
+async def run_project(project: projects.Project, args: argparse.Namespace,
+                      settings: dict[str, Any]) -> list[Outcome]:
+    """Draw the project's lines, say what retrieval finds for them, then ask the server
+    (unless --snippets-only); its table is printed."""
+    with tempfile.TemporaryDirectory(prefix="crossfile-") as scratch:
+        root = projects.copy_workspace(project, Path(scratch) / "workspace")
+        qualified = candidates(root, project.language)
+        samples = choose(qualified, args.limit, args.seed)
+        print(f"\n{project.name} ({project.language}, released {project.released}): "
+              f"{len(samples)} lines of {len(qualified)} that qualify, "
+              f"in {len({s.path for s in samples})} files", flush=True)
+        found = retrieved(samples, root)
+        print(f"retrieval without the model: B among the snippets for {found.source} "
+              f"of {found.lines} lines, B's definition of the name for "
+              f"{found.definition}", flush=True)
+        if args.snippets_only:
+            return []
+        outcomes = await run_samples(samples, root, args.model, settings, args.verbose)
+    indexed = [o.indexed or 0 for o in outcomes if o.condition == Condition.WORKSPACE]
+    if indexed:
+        print(f"files in the index when asked (workspace): {min(indexed)} to {max(indexed)}")
+    print("\n".join(table(outcomes)), flush=True)
+    return outcomes
+
+
 async def main_async(args: argparse.Namespace) -> int:
     settings = {**({} if args.defaults else WHOLE_WINDOW), **json.loads(args.settings)}
     print(f"model {args.model}, settings {settings or 'the defaults'}, seed {args.seed}")
     everything: list[Outcome] = []
     for project in projects.PROJECTS:
-        if project.language not in args.languages:
-            continue
-        with tempfile.TemporaryDirectory(prefix="crossfile-") as scratch:
-            root = projects.copy_workspace(project, Path(scratch) / "workspace")
-            found = candidates(root, project.language)
-            samples = choose(found, args.limit, args.seed)
-            print(f"\n{project.name} ({project.language}, released {project.released}): "
-                  f"{len(samples)} lines of {len(found)} that qualify, "
-                  f"in {len({s.path for s in samples})} files", flush=True)
-            outcomes = await run_samples(samples, root, args.model, settings, args.verbose)
-        indexed = [o.indexed for o in outcomes if o.condition == Condition.WORKSPACE]
-        if indexed:
-            print(f"files in the index when asked (workspace): {min(indexed)} to {max(indexed)}")
-        print("\n".join(table(outcomes)), flush=True)
-        everything += outcomes
+        if project.language in args.languages:
+            everything += await run_project(project, args, settings)
     if len({o.sample.language for o in everything}) > 1:
         print("\nall languages\n" + "\n".join(table(everything)))
     return 0
@@ -109,6 +126,8 @@ def main() -> int:
     parser.add_argument("--defaults", action="store_true",
                         help="the shipped settings (the jump ladder on), not the whole window")
     parser.add_argument("--settings", default="{}", help="more settings, as JSON")
+    parser.add_argument("--snippets-only", action="store_true",
+                        help="only what retrieval finds for the lines, without the model")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print each line's suggestion in each condition")
     return asyncio.run(main_async(parser.parse_args()))
