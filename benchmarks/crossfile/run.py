@@ -31,6 +31,9 @@ ASK_S = 600.0  # the longest wait for an answer
 
 
 class Condition(StrEnum):
+    """What the server may see besides A: nothing, the workspace folder, or B open (the
+    open-file context, without a folder, so that it is that context alone)."""
+
     IN_FILE = "in-file"  # A alone, no workspace folder
     WORKSPACE = "workspace"  # A alone, the project as the workspace folder
     OPEN_FILE = "B open"  # B opened before A, no workspace folder
