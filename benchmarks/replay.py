@@ -112,14 +112,18 @@ class Editor:
         self.failed = 0
         self._ids = 0
 
-    async def start(self) -> None:
+    async def start(self, workspace: Path | None = None) -> None:
+        """Start the server; `workspace` is the folder opened (rootUri), none by default."""
         await self.client.start_io(sys.executable, "-m", "refact_lsp.cli", *self.server_args,
                                    env=dict(os.environ))
         capabilities = types.ClientCapabilities(
             text_document=types.TextDocumentClientCapabilities(
                 inline_completion=types.InlineCompletionClientCapabilities()))
+        folders = [types.WorkspaceFolder(workspace.as_uri(), workspace.name)] \
+            if workspace else None
         await self.client.initialize_async(types.InitializeParams(
-            capabilities=capabilities, initialization_options=self.options))
+            capabilities=capabilities, initialization_options=self.options,
+            root_uri=workspace.as_uri() if workspace else None, workspace_folders=folders))
         self.client.initialized(types.InitializedParams())
 
     @property

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from refact_lsp.documents import Document
 from refact_lsp.prompts import ContextFile
@@ -73,6 +74,11 @@ class Repository:
             return ()
         return retrieve(self.index, path_of(document.uri), document.text, offset,
                         count_tokens, budget, self.recent)
+
+    def progress(self) -> dict[str, Any]:
+        """Files indexed and known, and whether work remains (edits waiting included)."""
+        files, known = self.index.counts()
+        return {"files": files, "known": known, "pending": self.index.pending()}
 
     @contextlib.contextmanager
     def generating(self) -> Iterator[None]:

@@ -364,10 +364,13 @@ def partially_accepted(ls: RefactLanguageServer, *arguments: Any) -> None:
 
 async def stats(ls: RefactLanguageServer, params: Any) -> dict[str, Any]:
     """`refact/stats`: what the caches saved, for benchmarks and curious people, and how
-    many of this server's suggestions were accepted."""
+    many of this server's suggestions were accepted; `index`: how far the workspace index
+    is (benchmarks wait for it to settle before they ask)."""
     completer = await ls.service.completer()
     counts = completer.stats_dict() if completer is not None else {}
-    return {**counts, "acceptance": ls.acceptance.tally.as_json()}
+    repository = ls.service.repository
+    index = repository.progress() if repository is not None else None
+    return {**counts, "acceptance": ls.acceptance.tally.as_json(), "index": index}
 
 
 def document_text(ls: RefactLanguageServer, params: Any) -> dict[str, Any] | None:

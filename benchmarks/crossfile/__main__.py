@@ -1,0 +1,137 @@
+"""python -m benchmarks.crossfile [--limit N] [--seed S] [--languages python,typescript]
+
+Cross-file line completion: lines of pinned real projects that first use a name their
+file imports from another file of the project (sample.py), asked of the real server over
+LSP in three conditions (run.py): A alone without a workspace folder (in-file), A alone
+with the project as the workspace folder (the index must find B), and B opened before A
+without a folder (the open-file context). The three take turns line by line, so that a
+shared machine's load weighs on all alike. The whole window by default (jumpPromptMs 0:
+the figures show the context, not the jump ladder); `--defaults` keeps the shipped
+settings. Printed per condition: exact match and edit similarity of the first line, the
+share of suggested lines that hold the imported name, the median latency; then the
+ratios the issue's targets are stated in. Before that, in seconds and without the model,
+how often retrieval puts B and B's definition of the name among the snippets
+(snippets.py); `--snippets-only` prints only that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.crossfile import projects
+from benchmarks.crossfile.run import Condition, Outcome, ask
+from benchmarks.crossfile.sample import Sample, candidates, choose
+from benchmarks.crossfile.snippets import retrieved
+
+MODEL = "qwen2.5-coder-0.5b"
+WHOLE_WINDOW = {"jumpPromptMs": 0}
+HEADER = (f"{'condition':<12}{'lines':>6}{'exact':>8}{'edit sim':>10}{'has name':>10}"
+          f"{'median s':>10}")
+
+
+async def run_samples(samples: list[Sample], root: Path, model: str,
+                      settings: dict[str, Any],
+                      verbose: bool = False) -> list[Outcome]:
+    """Each sample in each condition, in turns; `root` holds the project's copy."""
+    outcomes = []
+    for number, sample in enumerate(samples, 1):
+        for condition in Condition:
+            outcome = await ask(sample, root, condition, model, settings)
+            outcomes.append(outcome)
+            if verbose:
+                print(f"{number:>3} {condition:<10} {outcome.seconds:6.2f} s "
+                      f"{'=' if outcome.exact else ' '} {outcome.line!r}", flush=True)
+        if verbose:
+            print(f"    {sample.path}:{sample.line + 1} uses {sample.name} "
+                  f"({sample.source}): {sample.target!r}", flush=True)
+    return outcomes
+
+
+def table(outcomes: list[Outcome]) -> list[str]:
+    """A row per condition, then the workspace's figures against the in-file ones."""
+    rows, figures = [HEADER], {}
+    for condition in Condition:
+        mine = [o for o in outcomes if o.condition == condition]
+        if not mine:
+            continue
+        figures[condition] = (100 * sum(o.exact for o in mine) / len(mine),
+                              statistics.fmean(o.similarity for o in mine),
+                              statistics.median(o.seconds for o in mine))
+        exact, similarity, median = figures[condition]
+        named = 100 * sum(o.named for o in mine) / len(mine)
+        rows.append(f"{condition:<12}{len(mine):>6}{exact:>7.1f}%{similarity:>10.1f}"
+                    f"{named:>9.1f}%{median:>10.2f}")
+    base = figures.get(Condition.IN_FILE)
+    for condition in (Condition.WORKSPACE, Condition.OPEN_FILE):
+        if base and condition in figures:
+            exact, similarity, median = figures[condition]
+            ratio = f"{exact / base[0]:.2f}" if base[0] else "-"
+            rows.append(f"{condition} / in-file: exact match x{ratio}, edit similarity "
+                        f"{similarity - base[1]:+.1f} points, median latency "
+                        f"x{median / base[2]:.2f}")
+    return rows
+
+
+async def run_project(project: projects.Project, args: argparse.Namespace,
+                      settings: dict[str, Any]) -> list[Outcome]:
+    """Draw the project's lines, say what retrieval finds for them, then ask the server
+    (unless --snippets-only); its table is printed."""
+    with tempfile.TemporaryDirectory(prefix="crossfile-") as scratch:
+        root = projects.copy_workspace(project, Path(scratch) / "workspace")
+        qualified = candidates(root, project.language)
+        samples = choose(qualified, args.limit, args.seed)
+        print(f"\n{project.name} ({project.language}, released {project.released}): "
+              f"{len(samples)} lines of {len(qualified)} that qualify, "
+              f"in {len({s.path for s in samples})} files", flush=True)
+        found = retrieved(samples, root)
+        print(f"retrieval without the model: B among the snippets for {found.source} "
+              f"of {found.lines} lines, B's definition of the name for "
+              f"{found.definition}", flush=True)
+        if args.snippets_only:
+            return []
+        outcomes = await run_samples(samples, root, args.model, settings, args.verbose)
+    indexed = [o.indexed or 0 for o in outcomes if o.condition == Condition.WORKSPACE]
+    if indexed:
+        print(f"files in the index when asked (workspace): {min(indexed)} to {max(indexed)}")
+    print("\n".join(table(outcomes)), flush=True)
+    return outcomes
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    settings = {**({} if args.defaults else WHOLE_WINDOW), **json.loads(args.settings)}
+    print(f"model {args.model}, settings {settings or 'the defaults'}, seed {args.seed}")
+    everything: list[Outcome] = []
+    for project in projects.PROJECTS:
+        if project.language in args.languages:
+            everything += await run_project(project, args, settings)
+    if len({o.sample.language for o in everything}) > 1:
+        print("\nall languages\n" + "\n".join(table(everything)))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1].split("\n")[0])
+    parser.add_argument("--limit", type=int, default=40, help="lines per language")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default=MODEL)
+    parser.add_argument("--languages", default="python,typescript",
+                        type=lambda text: set(text.split(",")))
+    parser.add_argument("--defaults", action="store_true",
+                        help="the shipped settings (the jump ladder on), not the whole window")
+    parser.add_argument("--settings", default="{}", help="more settings, as JSON")
+    parser.add_argument("--snippets-only", action="store_true",
+                        help="only what retrieval finds for the lines, without the model")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print each line's suggestion in each condition")
+    return asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
