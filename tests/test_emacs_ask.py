@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ask import ANSWER, SOURCE, answering_engine
+from tests.support.ask import ANSWER, answering_engine, project_file
 from tests.support.fake_openai import FakeEngine
 from tests.test_editors import refact_lsp_executable, run_editor
 
@@ -79,17 +79,14 @@ def test_emacs_asks_into_the_answer_buffer_and_applies_a_docstring(
     emacs = shutil.which("emacs")
     if emacs is None:
         pytest.skip("emacs is not installed (.ci/run installs it with editors/ci.sh)")
-    project = tmp_path / "project"
-    project.mkdir()
-    source = project / "shapes.py"
-    source.write_text(SOURCE)
+    source = project_file(tmp_path)
     script = tmp_path / "drive.el"
     script.write_text(DRIVE)
     env = {"REFACT_EMACS_DIR": str(Path(__file__).resolve().parent.parent / "editors"
                                    / "emacs"),
            "REFACT_SERVER": refact_lsp_executable(tmp_path), "REFACT_FILE": str(source),
            "REFACT_ENGINE_URL": engine.url}
-    result = run_editor([emacs, "--batch", "-l", str(script)], cwd=project,
+    result = run_editor([emacs, "--batch", "-l", str(script)], cwd=source.parent,
                         out=tmp_path / "emacs.json", env=env)
     assert result["answer"] == ANSWER and result["shown"] == ANSWER
     assert result["reports"] >= 3  # streamed: the buffer changed as the answer grew

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ask import ANSWER, SOURCE, answering_engine
+from tests.support.ask import ANSWER, answering_engine, project_file
 from tests.support.fake_openai import FakeEngine
 from tests.test_editors import (
     NVIM_HELPERS,
@@ -76,10 +76,7 @@ def test_neovim_asks_into_a_scratch_buffer_and_applies_a_docstring(
     nvim = shutil.which("nvim")
     if nvim is None:
         pytest.skip("nvim is not installed (.ci/run installs it with editors/ci.sh)")
-    project = tmp_path / "project"
-    project.mkdir()
-    source = project / "shapes.py"
-    source.write_text(SOURCE)
+    source = project_file(tmp_path)
     init = tmp_path / "init.lua"
     init.write_text(INIT)
     drive = tmp_path / "drive.lua"
@@ -87,7 +84,7 @@ def test_neovim_asks_into_a_scratch_buffer_and_applies_a_docstring(
     env = {**nvim_env(tmp_path, refact_lsp_executable(tmp_path)),
            "REFACT_ENGINE_URL": engine.url}
     result = run_editor([nvim, "--headless", "-u", str(init), str(source),
-                         "-c", f"luafile {drive}"], cwd=project, out=tmp_path / "nvim.json",
+                         "-c", f"luafile {drive}"], cwd=source.parent, out=tmp_path / "nvim.json",
                         env=env)
     assert result["windows"] == 2  # the answer's split
     assert result["answer"] == ANSWER and result["scratch"] == ANSWER

@@ -4,6 +4,7 @@ chat answer (a docstring, in a fenced block after a line of prose) streams in pi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from tests.support.fake_openai import FakeEngine
 
@@ -22,3 +23,12 @@ def answering_engine() -> Iterator[FakeEngine]:
     fake.chat_delay_s = 0.06
     yield fake
     fake.close()
+
+
+def project_file(directory: Path) -> Path:
+    """SOURCE as `project/shapes.py` under `directory`: the file the editor opens."""
+    project = directory / "project"
+    project.mkdir()
+    source = project / "shapes.py"
+    source.write_text(SOURCE)
+    return source
