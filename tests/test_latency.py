@@ -313,14 +313,15 @@ def test_warm_up_evaluates_the_prompt_that_the_next_request_reuses(engines) -> N
 
 def test_candidates_are_decoded_in_one_batch_beside_the_greedy_one(engines) -> None:
     batch, cold = engines["batch"], engines["cold"]
-    checks = [lambda text: "\n" in text for _ in range(3)]
     prefix = HEAD + BODY + "    def wr"
-    three = generate(batch, prefix, should_stop=checks[0], more_stops=tuple(checks[1:]),
-                     candidate_temperature=1.0)
+    # The others sampled hot and never stopped: a greedy candidate that saw their tokens
+    # (a shared sequence) would not write what the greedy decode writes alone.
+    three = generate(batch, prefix, should_stop=lambda text: "\n" in text,
+                     more_stops=(lambda text: False,) * 2, candidate_temperature=3.0)
     assert len(three.alternatives) == 2
     for candidate in [three, *three.alternatives]:
         assert candidate.generated_tokens and candidate.mean_logprob is not None
-    greedy = generate(cold, prefix, should_stop=checks[0])
+    greedy = generate(cold, prefix, should_stop=lambda text: "\n" in text)
     assert three.text == greedy.text
     # The sampled sequences are gone: the next prompt on the same engine is served as
     # an engine that never sampled them serves it.

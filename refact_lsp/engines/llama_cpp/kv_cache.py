@@ -82,9 +82,9 @@ class Decoding:
         generations by index (0 the first)."""
         memory = self._memory
         llm = self.llm
-        for seq in range(1, sequences):
-            llama_cpp.llama_memory_seq_rm(memory, seq, -1, -1)
-            llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
+        for other in range(1, sequences):
+            llama_cpp.llama_memory_seq_rm(memory, other, -1, -1)
+            llama_cpp.llama_memory_seq_cp(memory, MAIN, other, -1, -1)
         batch = llama_cpp.llama_batch_init(sequences, 0, 1)
         position = self._end(seq)
 
@@ -106,8 +106,8 @@ class Decoding:
             yield step
         finally:
             llama_cpp.llama_batch_free(batch)
-            for seq in range(1, sequences):
-                llama_cpp.llama_memory_seq_rm(memory, seq, -1, -1)
+            for other in range(1, sequences):
+                llama_cpp.llama_memory_seq_rm(memory, other, -1, -1)
 
     @contextlib.contextmanager
     def drafting(self, longest: int, seq: int = MAIN) -> Iterator[RunStep]:
