@@ -28,6 +28,7 @@ from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopR
 from refact_lsp.prompts import ContextFile, Prompt, context_cost, render
 from refact_lsp.repository import Repository
 from refact_lsp.text import name_of
+from refact_lsp.windows import Windows
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,7 @@ class Completer:
         self.cache = SuggestionCache()
         self.stats = Stats()
         self._regions: dict[str, str] = {}  # uri -> the prefix text before its cursor region
-        # (uri, prefix budget, suffix budget) -> that window's last edges (`keep`)
-        self._windows: dict[tuple[str, int, int], tuple[int, int]] = {}
+        self.windows = Windows(engine.count_tokens)
         self._lock = threading.Lock()
 
     def prepare(self, document: Document, position: Position, *, warm: bool = False
@@ -147,8 +147,8 @@ class Completer:
         files_cost = context_cost(self.engine.template, files, name_of(document.uri), comment,
                                   context_mod.counter(self.engine.count_tokens))
         prefix_budget, suffix_budget = settings.budgets(self.engine.n_ctx)
-        ctx = self._window(document, offset, max(MIN_PREFIX_TOKENS, prefix_budget - files_cost),
-                           suffix_budget)
+        ctx = self.windows.build(document, offset,
+                                 max(MIN_PREFIX_TOKENS, prefix_budget - files_cost), suffix_budget)
         plan = stops.decide(ctx.prefix[len(ctx.outline):], ctx.suffix, ctx.situation,
                             max_lines=settings.max_lines,
                             time_budget_ms=settings.time_budget_ms,
@@ -163,13 +163,14 @@ class Completer:
         if settings.cache and not warm:
             with self._lock:
                 hits = [Alternative(hit.text, line_end if hit.replaces_line_suffix else cursor)
-                        for hit in self.cache.get(document.uri, ctx.prefix, ctx.suffix)]
+                        for hit in self.cache.get(document.uri, ctx.prefix, ctx.suffix,
+                                                  provisional=self.engine.climbing)]
             if hits:
                 self.stats.cache_hits += 1
                 return Result(hits[0].text, cursor, hits[0].end, "cache",
                               alternatives=tuple(hits[1:]))
-        smaller = [self._window(document, offset, rung.prefix_tokens, rung.suffix_tokens,
-                                enclosing=rung.enclosing)
+        smaller = [self.windows.build(document, offset, rung.prefix_tokens,
+                                      rung.suffix_tokens, enclosing=rung.enclosing)
                    for rung in JUMP_RUNGS if rung.prefix_tokens < prefix_budget] \
             if settings.jump_prompt_ms > 0 and self.engine.serves_short_prompts else []
         prompts = _Prompts(self, document, ctx, plan, files, comment)
@@ -181,19 +182,6 @@ class Completer:
                    short_unhealed_prompts=tuple(prompts.of(window, False)
                                                 for window in smaller) if plan.heal else (),
                    warm_only=warm)
-
-    def _window(self, document: Document, offset: int, prefix_budget: int, suffix_budget: int,
-                enclosing: bool = False) -> context_mod.Context:
-        """The context window of these budgets, its edges kept where they still fit
-        (`context.build(keep=...)`), so that typing does not move them."""
-        key = (document.uri, prefix_budget, suffix_budget)
-        with self._lock:
-            keep = self._windows.get(key)
-        ctx = context_mod.build(document, offset, self.engine.count_tokens, prefix_budget,
-                                suffix_budget, keep=keep, enclosing=enclosing)
-        with self._lock:
-            self._windows[key] = (ctx.start, len(document.text) - ctx.end)
-        return ctx
 
     def region_start(self, uri: str, prefix: str) -> int:
         """Where the cursor's region starts in `prefix`, for the SPLIT prompt layout.
@@ -219,9 +207,8 @@ class Completer:
         """A closed document leaves nothing behind."""
         with self._lock:
             self._regions.pop(uri, None)
-            for key in [key for key in self._windows if key[0] == uri]:
-                del self._windows[key]
             self.cache.forget(uri)
+        self.windows.forget(uri)
 
     def run(self, job: Job) -> Result | None:
         """Generate and trim (or only warm the cache); runs on the worker thread."""
@@ -244,11 +231,10 @@ class Completer:
                   generation.generated_tokens, generation.prompt_ms, generation.generate_ms)
         if not ranked:
             return Result("", job.start, job.start, "nothing to suggest", generation)
-        if not generation.short_window:  # a smaller window's answer is replaced by a
-            with self._lock:  # larger one's at the next request, not served again
-                self.cache.put(job.uri, job.before, job.after,
-                               [Cached(suggestion.text, suggestion.replaces_line_suffix)
-                                for suggestion in ranked])
+        with self._lock:
+            self.cache.put(job.uri, job.before, job.after,
+                           [Cached(suggestion.text, suggestion.replaces_line_suffix)
+                            for suggestion in ranked], provisional=generation.short_window)
         choices = [Alternative(suggestion.text, job.line_end
                                if suggestion.replaces_line_suffix else job.start)
                    for suggestion in ranked]

@@ -85,6 +85,21 @@ def test_typing_into_a_suggestion_is_served_from_the_cache() -> None:
     assert isinstance(comp.prepare(doc, Position(4, 12)), Job)
 
 
+def test_a_smaller_windows_suggestion_is_served_only_while_typed_into_on_the_ladder() -> None:
+    """Typing into it while smaller windows still serve gets its rest; asking again
+    where it was made, or once the full window serves, asks the model."""
+    comp, engine = completer(*["    return width * height\n\n"] * 3)
+    engine.short_window = engine.climbing = True
+    doc = document()
+    assert run(comp, doc, BODY).text == "return width * height"
+    assert isinstance(comp.prepare(doc, BODY), Job)
+    doc.replace(BODY, BODY, "return w")
+    hit = comp.prepare(doc, Position(4, 12))
+    assert isinstance(hit, Result) and (hit.reason, hit.text) == ("cache", "idth * height")
+    engine.climbing = False
+    assert isinstance(comp.prepare(doc, Position(4, 12)), Job)
+
+
 def test_of_several_candidates_the_surest_that_fits_is_shown_first() -> None:
     engine = ScriptedEngine(answers=["    return 0\n\n", "    return width * height\n\n",
                                      "    )))\n"], logprobs=[-2.0, -0.3, -0.1],

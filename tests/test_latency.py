@@ -265,7 +265,7 @@ def test_the_first_request_far_from_the_warmed_place_is_served_from_a_smaller_wi
         assert "result" in server.inline_completion(uri, line, 8)
         first = server.request("refact/stats")["result"]["last"]
         assert first["short_window"] and first["prompt_tokens"] < 200
-        mid_line = typed("s", 8, 2)
+        mid_line = typed("z", 8, 2)  # not what was suggested: no suggestion cache hit
         assert mid_line["short_window"] and mid_line["grown_tokens"] > 0
         empty_line = typed("\n        ", 9, 3)
         assert empty_line["short_window"] and empty_line["grown_tokens"] == 0

@@ -111,6 +111,11 @@ class Engine(ABC):
     description: str = ""
     serves_short_prompts: bool = False  # uses GenerationRequest.short_prompts (after a jump)
 
+    @property
+    def climbing(self) -> bool:
+        """Whether smaller windows serve while the full one is evaluated (after a jump)."""
+        return False
+
     @abstractmethod
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` as the model counts them (or a safe overestimate)."""

@@ -58,6 +58,8 @@ class ScriptedEngine(Engine):
     requests: list[GenerationRequest] = field(default_factory=list)
     warmed: list[Prompt] = field(default_factory=list)
     closed: bool = False
+    short_window: bool = False  # each answer is from a smaller window (after a jump)
+    climbing: bool = False  # smaller windows still serve (Engine.climbing)
     chat_answers: list[str] = field(default_factory=list)
     chats: list[ChatRequest] = field(default_factory=list)
     chat_seconds_per_token: float = 0.0
@@ -77,7 +79,7 @@ class ScriptedEngine(Engine):
         text = answer(request) if callable(answer) else answer
         logprob = self.logprobs.pop(0) if self.logprobs else -0.1
         generation = Generation("", StopReason.EOS, prompt_tokens=len(request.prompt.text),
-                                mean_logprob=logprob)
+                                mean_logprob=logprob, short_window=self.short_window)
         for index, char in enumerate(text[:request.max_tokens]):
             self.on_token(index)
             if request.cancel.is_set():

@@ -110,6 +110,10 @@ class LlamaCppEngine(Engine):
         return template
 
     @property
+    def climbing(self) -> bool:
+        return self.ladder.climbing
+
+    @property
     def prompt_ms_per_token(self) -> float | None:
         """Prompt evaluation speed as last measured (None before the first)."""
         return self.speed.ms_per_token
