@@ -42,6 +42,7 @@ from typing import Any
 import httpx
 from lsprotocol import types
 
+from benchmarks.busy import busy
 from benchmarks.replay import (
     Block,
     Editor,
@@ -383,7 +384,12 @@ def main() -> int:
                         help="print each pause: the wait, the line then typed, the suggestion")
     parser.add_argument("--minutes", type=float, default=0.0,
                         help="repeat the warm replay for this long (RSS soak)")
-    return asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="keep N cores busy with a compute loop all along (a loaded "
+                             "machine)")
+    args = parser.parse_args()
+    with busy(args.busy):
+        return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

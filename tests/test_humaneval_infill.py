@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
 
+from benchmarks.busy import busy
 from benchmarks.humaneval_infill import compare, execute, tasks
 from benchmarks.humaneval_infill.__main__ import log_lines, scores_from_log
 from benchmarks.humaneval_infill.client import accept
-from benchmarks.humaneval_infill.raw import MAX_TOKENS
+from benchmarks.humaneval_infill.raw import MAX_TOKENS, cut
 from tests.support.engine_servers import free_port, llama_server_binary, start_llama_server
 
 
@@ -31,6 +34,25 @@ def test_a_hole_is_one_indented_empty_line_with_the_cursor_after_the_indent():
         original = task.problem["prompt"] + task.problem["canonical_solution"]
         assert task.prefix + task.middle + task.suffix == original
         assert task.middle.count("\n") + 1 == task.middle_lines
+
+
+def test_random_spans_are_ten_a_problem_fixed_and_cut_at_their_own_length_for_the_raw_model():
+    spans = tasks.build(tasks.RANDOM_SPAN)
+    assert len(spans) == 1640 and spans == tasks.build(tasks.RANDOM_SPAN)
+    assert sum(task.character > 0 for task in spans) > 1300  # mostly mid-line
+    for task in spans:
+        assert task.middle and task.prefix + task.middle + task.suffix == \
+            task.problem["prompt"] + task.problem["canonical_solution"]
+        assert task.document == task.prefix + task.suffix
+    assert cut(spans[0], spans[0].middle + "more", 1) == spans[0].middle
+
+
+def test_busy_keeps_a_core_busy_for_the_run_only():
+    with busy(1) as [loop]:
+        time.sleep(1.0)
+        ticks = int(Path(f"/proc/{loop.pid}/stat").read_text().rsplit(")", 1)[1].split()[11])
+        assert ticks >= os.sysconf("SC_CLK_TCK") // 4  # a quarter of a second on a CPU at least
+    assert loop.poll() is not None
 
 
 def test_samples_are_fixed_by_their_seed_and_keep_the_task_order():

@@ -1,4 +1,4 @@
-"""python -m benchmarks.humaneval_infill --limit 100 --seed 0 --mode single|multi|both
+"""python -m benchmarks.humaneval_infill --limit 100 --seed 0 --mode single|multi|both|random-span
 
 Drives the real server over LSP on HumanEval infilling tasks, runs each problem's tests
 on the accepted suggestion, and prints pass@1 with median and p95 latency, next to the
@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from benchmarks.busy import busy
 from benchmarks.humaneval_infill import execute, tasks
 from benchmarks.humaneval_infill.client import Editor
 from benchmarks.humaneval_infill.raw import RawModel
-from benchmarks.humaneval_infill.tasks import MULTI, SINGLE, Task
+from benchmarks.humaneval_infill.tasks import MULTI, RANDOM_SPAN, SINGLE, Task
 from benchmarks.replay import percentile
 from refact_lsp.config import EngineSettings
 from refact_lsp.engines.base import Engine
@@ -40,7 +41,8 @@ from refact_lsp.engines.http import OpenAIEngine
 from refact_lsp.models import resolve
 
 SERVER = "refact-lsp server over LSP"
-RAW_NAMES = {SINGLE: "raw model, first line", MULTI: "raw model, oracle line count"}
+RAW_NAMES = {SINGLE: "raw model, first line", MULTI: "raw model, oracle line count",
+             RANDOM_SPAN: "raw model, oracle span length"}
 
 
 @dataclass
@@ -89,7 +91,7 @@ async def run(samples: dict[str, list[Task]], args: argparse.Namespace, settings
     fills: list[tuple[dict[str, str], Fill]] = []  # (system name by kind, fill)
     if editor:
         await editor.start()
-        fills.append(({SINGLE: SERVER, MULTI: SERVER}, editor.complete))
+        fills.append(({kind: SERVER for kind in RAW_NAMES}, editor.complete))
     if raw:
         async def raw_fill(task: Task) -> tuple[str, float, int]:
             return raw.complete(task)
@@ -179,7 +181,8 @@ def scores_from_log(lines: list[str]) -> list[Score]:
         kind = entry["task"].split("/")[2]  # HumanEval/0/single/L12
         score = scores.setdefault((kind, entry["system"]), Score(entry["system"], kind))
         score.add(entry["passed"], entry["seconds"], entry["tokens"])
-    return sorted(scores.values(), key=lambda score: score.kind != SINGLE)
+    order = [SINGLE, MULTI, RANDOM_SPAN]
+    return sorted(scores.values(), key=lambda score: order.index(score.kind))
 
 
 def _without_options(argv: list[str], names: tuple[str, ...]) -> list[str]:
@@ -199,7 +202,8 @@ def _without_options(argv: list[str], names: tuple[str, ...]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.humaneval_infill",
                                      description=__doc__.split("\n\n")[1])
-    parser.add_argument("--mode", choices=("single", "multi", "both"), default="both")
+    parser.add_argument("--mode", choices=(SINGLE, MULTI, "both", RANDOM_SPAN),
+                        default="both", help="both: single and multi")
     parser.add_argument("--limit", type=int, help="a random sample of this many tasks "
                                                   "per mode (default: all)")
     parser.add_argument("--seed", type=int, default=0)
@@ -221,6 +225,9 @@ def main() -> None:
                         help="the raw model stops where its cut falls (the same text, less "
                              "time: its latency is then not the reference's)")
     parser.add_argument("--log", help="write one JSON line per task and system here")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="keep N cores busy with a compute loop all along (a loaded "
+                             "machine)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="run this many server and raw model pairs at once, each on a "
                              "share of the problems (for a GPU or many cores; each one's "
@@ -254,7 +261,8 @@ def main() -> None:
             settings["nThreads"] = args.threads
         if args.engine_url:
             settings["engine"] = {"kind": "openai", "url": args.engine_url}
-        with open(args.log, "w") if args.log else contextlib.nullcontext() as log:
+        with open(args.log, "w") if args.log else contextlib.nullcontext() as log, \
+                busy(args.busy):
             scores = asyncio.run(run(samples, args, settings, log))
     print(Score.header())
     for score in scores:

@@ -9,7 +9,7 @@ from typing import Any
 from lsprotocol import types
 
 from benchmarks import replay
-from benchmarks.humaneval_infill.tasks import Task
+from benchmarks.humaneval_infill.tasks import RANDOM_SPAN, Task
 
 
 class Editor:
@@ -17,8 +17,9 @@ class Editor:
 
     With `think_s` > 0 a task is met as in an editor: the file is open (without the
     hole's line) for that long, then Enter is pressed on the line above the hole (the
-    editor indents the new line) and the completion is asked for at once. With 0 the
-    file is opened with the hole and asked about at once: a cold start.
+    editor indents the new line) and the completion is asked for at once; a random span
+    is open with its hole for that long. With 0 the file is opened with the hole and
+    asked about at once: a cold start.
     """
 
     def __init__(self, model: str, settings: dict[str, Any], think_s: float) -> None:
@@ -34,7 +35,7 @@ class Editor:
         none), the seconds from request to answer, and the tokens generated for it."""
         self.count += 1
         uri = f"file:///humaneval/task_{self.count}.py"
-        if self.think_s > 0:
+        if self.think_s > 0 and task.kind != RANDOM_SPAN:
             self.session.open(uri, task.before_enter)
             await asyncio.sleep(self.think_s)
             above = task.document.split("\n")[task.line - 1]
@@ -42,6 +43,7 @@ class Editor:
                                 "\n" + task.document.split("\n")[task.line])
         else:
             self.session.open(uri, task.document)
+            await asyncio.sleep(self.think_s)
         generated = (await self.session.stats())["generated_tokens"]
         cursor = types.Position(task.line, task.character)
         started = time.perf_counter()

@@ -1,15 +1,16 @@
 """The reference: the raw model through llama.cpp, with a hand-built PSM prompt and its
-output cut by a rule that knows the task (first line, or the reference's line count)."""
+output cut by a rule that knows the task (first line, the reference's line count, or for
+a random span the span's length in characters: an oracle's cut)."""
 
 from __future__ import annotations
 
 import time
 
-from benchmarks.humaneval_infill.tasks import MULTI, SINGLE, Task
+from benchmarks.humaneval_infill.tasks import MULTI, RANDOM_SPAN, SINGLE, Task
 from refact_lsp.engines.base import Engine, GenerationRequest
 from refact_lsp.prompts import FimOrder, render
 
-MAX_TOKENS = {SINGLE: 48, MULTI: 128}
+MAX_TOKENS = {SINGLE: 48, MULTI: 128, RANDOM_SPAN: 128}
 
 
 class RawModel:
@@ -32,10 +33,18 @@ class RawModel:
         started = time.perf_counter()
         generation = self.engine.generate(GenerationRequest(
             prompt=prompt, max_tokens=MAX_TOKENS[task.kind],
-            should_stop=lambda text: self.stop_at_cut and text.count("\n") >= keep))
+            should_stop=lambda text: self.stop_at_cut and cut(task, text, keep) != text))
         seconds = time.perf_counter() - started
-        middle = "\n".join(generation.text.split("\n")[:keep])
+        middle = cut(task, generation.text, keep)
         return task.prefix + middle + task.suffix, seconds, generation.generated_tokens
 
     def close(self) -> None:
         self.engine.close()
+
+
+def cut(task: Task, text: str, keep: int) -> str:
+    """The raw output cut where the task says: a random span at its own length, a line
+    task after `keep` lines."""
+    if task.kind == RANDOM_SPAN:
+        return text[:len(task.middle)]
+    return "\n".join(text.split("\n")[:keep])

