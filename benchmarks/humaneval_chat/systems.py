@@ -9,7 +9,6 @@ llama-cpp-python does not know) or one without a template.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +18,7 @@ from pygls.exceptions import JsonRpcException
 from benchmarks import replay
 from refact_lsp.chat import CHAT_TEMPLATE_KEY, Message, Role
 from refact_lsp.engines.base import ChatRequest
+from refact_lsp.engines.cores import physical_cores
 
 CHAT_METHOD = "refact/chat"
 N_CTX = 4096
@@ -105,7 +105,7 @@ def reference(path: Path, threads: int | None, gpu_layers: int, seed: int,
     """The direct reference on the GGUF at `path` (`kind`: auto, llama-cpp-python or
     engine; auto takes llama-cpp-python where the GGUF has a chat template and is not
     a Refact model)."""
-    threads = threads or max(1, os.cpu_count() or 1)
+    threads = threads or physical_cores()
     if kind in ("auto", "llama-cpp-python"):
         from llama_cpp import Llama
 

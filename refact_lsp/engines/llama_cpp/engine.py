@@ -30,6 +30,7 @@ from refact_lsp.engines.base import (
     StopCheck,
     StopReason,
 )
+from refact_lsp.engines.cores import physical_cores
 from refact_lsp.engines.llama_cpp.kv_cache import CHAT, EXACT_MS, MAX_CANDIDATES, KvCache
 from refact_lsp.engines.llama_cpp.ladder import JUMP_ROOM, JumpLadder
 from refact_lsp.engines.llama_cpp.sampling import sample
@@ -58,7 +59,7 @@ class LlamaCppEngine(Engine):
         ones serve where it would take longer than `jump_start_ms` (see ladder.py).
         `chat_cells` more cells hold a chat's question and answer (0: no chat)."""
         check_gguf(model_path)
-        threads = n_threads or max(1, os.cpu_count() or 1)
+        threads = n_threads or physical_cores()
         self.candidates = max(1, min(candidates, MAX_CANDIDATES))
         self.speed = PromptSpeed()
         try:
