@@ -1,8 +1,11 @@
 """The embedded engine's raw speed, as llama-bench measures it: prompt and generation
-throughput for the llama.cpp build in use, and with `--compare` for two builds in one run.
+throughput for the llama.cpp build in use, and with `--compare` for two builds in one run;
+with several `--threads` for each thread count (GEN or GEN/BATCH: generation and prompt
+threads apart), and with `--busy N` while N other processes keep a core each busy.
 
     .venv/bin/python -m benchmarks.engine_speed [--model PATH] [--threads N] [--repeat 3]
     .venv/bin/python -m benchmarks.engine_speed --compare /other/venv/bin/python
+    .venv/bin/python -m benchmarks.engine_speed --threads 1 2 1/2 --busy 1
 
 Prompt throughput is 512 tokens evaluated at depth 0 and at depth 2,560 (ending at 3,072
 tokens of context); generation throughput is one token at a time, 64 of them, at depth 0
@@ -22,13 +25,16 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.busy import busy
+from refact_lsp.engines.cores import physical_cores
+
 PROMPT_TOKENS = 512
 DEEP = 2560
 GENERATED = 64
 MEASURES = ("pp512 @ 0", f"pp512 @ {DEEP}", "tg64 @ 0", f"tg64 @ {DEEP + PROMPT_TOKENS}")
 
 
-def measure(model: Path, threads: int) -> dict[str, object]:
+def measure(model: Path, threads: int, threads_batch: int) -> dict[str, object]:
     """One run of each measure in this process: tokens per second, and the build."""
     import llama_cpp  # before numpy (engine.py says why)
 
@@ -38,7 +44,7 @@ def measure(model: Path, threads: int) -> dict[str, object]:
 
     from refact_lsp.build_info import build_info
     llm = llama_cpp.Llama(model_path=str(model), n_ctx=4096, n_batch=512, n_ubatch=512,
-                          n_threads=threads, n_threads_batch=threads, n_gpu_layers=0,
+                          n_threads=threads, n_threads_batch=threads_batch, n_gpu_layers=0,
                           flash_attn=True, verbose=False)
     source = Path(argparse.__file__).read_text(encoding="utf-8")
     tokens = llm.tokenize(source.encode("utf-8"), add_bos=False, special=False)
@@ -63,52 +69,68 @@ def measure(model: Path, threads: int) -> dict[str, object]:
     return {"figures": figures, "build": build_info()}
 
 
-def _run(python: str, model: Path, threads: int) -> dict[str, object]:
+def _run(python: str, model: Path, threads: str) -> dict[str, object]:
     """`measure` in a fresh process of `python` (its own llama-cpp-python build)."""
     root = Path(__file__).resolve().parent.parent
     output = subprocess.run(
         [python, "-m", "benchmarks.engine_speed", "--model", str(model), "--threads",
-         str(threads), "--measure-once"], cwd=root, check=True, capture_output=True,
+         threads, "--measure-once"], cwd=root, check=True, capture_output=True,
         text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def _threads(spec: str) -> tuple[int, int]:
+    """GEN or GEN/BATCH: generation threads, and prompt (batch) threads."""
+    generation, _, batch = spec.partition("/")
+    return int(generation), int(batch or generation)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=None,
                         help="a GGUF file (default: the test model, qwen2.5-coder-0.5b)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", nargs="+", default=[str(physical_cores())],
+                        metavar="GEN[/BATCH]", help="threads for generation (and for "
+                        "prompts, where different); several: each measured in turns")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--compare", metavar="PYTHON",
                         help="another interpreter whose llama-cpp-python build to measure")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="keep N cores busy with a compute loop all along")
     parser.add_argument("--measure-once", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.model is None:
         from refact_lsp.models import resolve
         args.model = resolve("qwen2.5-coder-0.5b")
     if args.measure_once:
-        print(json.dumps(measure(args.model, args.threads)))
+        print(json.dumps(measure(args.model, *_threads(args.threads[0]))))
         return
     builds = {"this build": sys.executable}
     if args.compare:
         builds["compared"] = args.compare
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in builds}
+    columns = {(f"{name}, {spec} threads" if len(args.threads) > 1 else name): (python, spec)
+               for name, python in builds.items() for spec in args.threads}
+    runs: dict[str, list[dict[str, float]]] = {column: [] for column in columns}
     described: dict[str, str] = {}
-    for _ in range(args.repeat):
-        for name, python in builds.items():
-            result = _run(python, args.model, args.threads)
-            runs[name].append(result["figures"])  # type: ignore[arg-type]
-            described[name] = str(result["build"])
-    print(f"model {args.model.name}, {args.threads} threads, median of {args.repeat} runs, "
-          "tokens per second")
-    for name in builds:
-        print(f"\n{name} ({builds[name]}):\n  " + described[name].replace("\n", "\n  "))
-    print(f"\n{'measure':<16}" + "".join(f"{name:>14}" for name in builds)
-          + ("       ratio" if args.compare else ""))
+    with busy(args.busy):
+        for _ in range(args.repeat):
+            for column, (python, spec) in columns.items():
+                result = _run(python, args.model, spec)
+                runs[column].append(result["figures"])  # type: ignore[arg-type]
+                described[column] = str(result["build"])
+    print(f"model {args.model.name}, threads {' '.join(args.threads)}, {args.busy} cores "
+          f"kept busy, median of {args.repeat} runs, tokens per second")
+    for name, python in builds.items():
+        build = next(described[column] for column, (used, _) in columns.items()
+                     if used == python)
+        print(f"\n{name} ({python}):\n  " + build.replace("\n", "\n  "))
+    width = max(14, *(len(column) + 2 for column in columns))
+    print(f"\n{'measure':<16}" + "".join(f"{column:>{width}}" for column in columns)
+          + ("       ratio" if len(columns) == 2 else ""))
     for key in MEASURES:
-        medians = [statistics.median(run[key] for run in runs[name]) for name in builds]
-        ratio = f"{medians[1] / medians[0]:>11.2f}x" if args.compare else ""
-        print(f"{key:<16}" + "".join(f"{value:>14.1f}" for value in medians) + ratio)
+        medians = [statistics.median(run[key] for run in runs[column]) for column in columns]
+        ratio = f"{medians[1] / medians[0]:>11.2f}x" if len(columns) == 2 else ""
+        print(f"{key:<16}" + "".join(f"{value:>{width}.1f}" for value in medians) + ratio)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.humaneval_chat import prompts
-from benchmarks.humaneval_chat.__main__ import Score, report
+from benchmarks.humaneval_chat.__main__ import Score, from_log, report
 from benchmarks.humaneval_infill import execute, tasks
 from tests.support.tiny_gguf import write_tiny_refact_gguf
 
@@ -60,6 +60,23 @@ def test_the_report_gives_both_rates_the_gap_and_the_medians():
     assert "refact/chat over LSP                    4    75.0%      2.50" in printed
     assert "llama-cpp-python chat completion        4    50.0%      1.50" in printed
     assert "gap (server - reference): +25.0 points, 3 vs 2 passed" in printed
+
+
+def test_a_failed_answer_is_told_empty_cut_uncompilable_or_wrong(tmp_path: Path):
+    first = problem(0)
+    reasons = {answer: prompts.failure(first, answer) for answer in [
+        "", "```python\ndef has_close_elements(numbers, threshold):\n    for",
+        "```python\ndef has_close_elements(numbers, threshold) return\n```",
+        "```python\ndef has_close_elements(numbers, threshold):\n    return True\n```"]}
+    assert list(reasons.values()) == list(prompts.Failure)
+    log = tmp_path / "chat.jsonl"
+    log.write_text("".join(json.dumps({"system": "server", "task": first["task_id"],
+                                       "passed": False, "seconds": 1.0, "answer": answer})
+                           + "\n" for answer in reasons))
+    [server] = from_log(str(log))
+    assert server.rate == 0 and dict(server.failures) == dict.fromkeys(prompts.Failure, 1)
+    assert "server failed: 1 empty answer, 1 cut at max tokens, 1 does not compile, " \
+        "1 tests fail" in report(server, server)
 
 
 @pytest.mark.model

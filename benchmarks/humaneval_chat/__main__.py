@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import statistics
@@ -33,6 +34,13 @@ class Score:
     system: str
     passed: list[bool] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    failures: collections.Counter[prompts.Failure] = field(default_factory=collections.Counter)
+
+    def add(self, problem: dict[str, Any], answer: str, passed: bool, seconds: float) -> None:
+        self.passed.append(passed)
+        self.seconds.append(seconds)
+        if not passed:
+            self.failures[prompts.failure(problem, answer)] += 1
 
     @property
     def rate(self) -> float:
@@ -50,7 +58,10 @@ def report(server: Score, direct: Score) -> str:
         f"{'system':<34} {'tasks':>6} {'pass@1':>8} {'median s':>9}",
         server.row(), direct.row(),
         f"gap (server - reference): {server.rate - direct.rate:+.1f} points, "
-        f"{sum(server.passed)} vs {sum(direct.passed)} passed"])
+        f"{sum(server.passed)} vs {sum(direct.passed)} passed",
+        *(f"{score.system} failed: " + ", ".join(
+            f"{score.failures[kind]} {kind}" for kind in prompts.Failure)
+          for score in (server, direct))])
 
 
 async def run(problems: list[dict[str, Any]], systems: list[System], max_tokens: int,
@@ -66,8 +77,7 @@ async def run(problems: list[dict[str, Any]], systems: list[System], max_tokens:
         for score, system in zip(scores, systems, strict=True):
             answer, seconds = await system.answer(prompts.question(problem), max_tokens)
             passed = execute.passes(prompts.program(problem, answer))
-            score.passed.append(passed)
-            score.seconds.append(seconds)
+            score.add(problem, answer, passed, seconds)
             if log:  # as it goes, so that a run cut short still tells
                 log.write(json.dumps({"system": system.name, "task": problem["task_id"],
                                       "passed": passed, "seconds": round(seconds, 3),
@@ -120,9 +130,25 @@ def main() -> None:
                              "with the GGUF's chat template, or the engine's chat in "
                              "process; auto takes the first where the GGUF has a template")
     parser.add_argument("--log", help="write one JSON line per problem and system here")
+    parser.add_argument("--from-log", metavar="LOG",
+                        help="run nothing: print the report of an earlier --log")
     args = parser.parse_args()
-    server, direct = asyncio.run(main_async(args))
+    server, direct = from_log(args.from_log) if args.from_log \
+        else asyncio.run(main_async(args))
     print(report(server, direct))
+
+
+def from_log(path: str) -> list[Score]:
+    """The scores of a `--log`, its systems in the order they first appear."""
+    problems = {problem["task_id"]: problem for problem in tasks.problems()}
+    scores: dict[str, Score] = {}
+    with open(path, encoding="utf-8") as log:
+        for line in filter(str.strip, log):
+            entry = json.loads(line)
+            score = scores.setdefault(entry["system"], Score(entry["system"]))
+            score.add(problems[entry["task"]], entry["answer"], entry["passed"],
+                      entry["seconds"])
+    return list(scores.values())
 
 
 if __name__ == "__main__":

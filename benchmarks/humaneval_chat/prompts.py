@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmarks.humaneval_infill import tasks
 from refact_lsp.code_actions import code_from_answer
+from refact_lsp.text import StrEnum
 
 INSTRUCTION = ("Please provide a self-contained Python script that solves the following "
                "problem in a markdown code block:")
@@ -36,3 +37,26 @@ def program(problem: dict[str, Any], answer: str) -> str:
     if defines is None:
         code = textwrap.indent(code, "    ")
     return tasks.tested(problem, f"{problem['prompt']}\n{code}\n")
+
+
+class Failure(StrEnum):
+    """Why an answer failed, the first that applies: what the gap to a model's reported
+    score is made of."""
+
+    EMPTY = "empty answer"
+    CUT = "cut at max tokens"  # a code block opened and never closed
+    SYNTAX = "does not compile"
+    TESTS = "tests fail"
+
+
+def failure(problem: dict[str, Any], answer: str) -> Failure:
+    """The reason a failed answer failed."""
+    if not answer.strip():
+        return Failure.EMPTY
+    if answer.count("```") % 2:
+        return Failure.CUT
+    try:
+        compile(program(problem, answer), "<answer>", "exec")
+    except (SyntaxError, ValueError):
+        return Failure.SYNTAX
+    return Failure.TESTS
