@@ -238,7 +238,8 @@ async def test_a_missing_model_is_a_clear_message_and_empty_answers(
 async def candidates_client(lsp_client: LanguageClient, model_path):
     result = await lsp_client.initialize_session(types.InitializeParams(
         capabilities=capabilities(), initialization_options={"maxTokens": 32,
-                                                             "candidates": 3}))
+                                                             "candidates": 3,
+                                                             "candidateTemperature": 1.5}))
     lsp_client.init_result = result
     yield
     await lsp_client.shutdown_session()
