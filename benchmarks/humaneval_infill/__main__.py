@@ -142,7 +142,7 @@ def run_shards(args: argparse.Namespace) -> list[Score]:
     writing its lines to `args.log`.I as it goes; the scores are read back from those
     (a shard that failed or was stopped counts as far as it came)."""
     logs = [Path(f"{args.log}.{index}") for index in range(args.jobs)]
-    argv = _without_options(sys.argv[1:], ("--jobs", "--log"))
+    argv = _without_options(sys.argv[1:], ("--jobs", "--log", "--busy"))
     shards = [subprocess.Popen([sys.executable, "-m", "benchmarks.humaneval_infill", *argv,
                                 "--shard", f"{index}/{args.jobs}", "--log", str(log)],
                                stdout=subprocess.DEVNULL, start_new_session=True)
@@ -246,7 +246,8 @@ def main() -> None:
     elif args.jobs > 1:
         if not args.log:
             parser.error("--jobs needs --log: each job writes its lines beside it as it goes")
-        scores = run_shards(args)
+        with busy(args.busy):  # once for all the jobs, not in each of them
+            scores = run_shards(args)
     else:
         kinds = [SINGLE, MULTI] if args.mode == "both" else [args.mode]
         samples = {kind: tasks.sample(tasks.build(kind), args.limit, args.seed)
