@@ -22,6 +22,12 @@ def describe(system_info: str, gpu_offload: bool, version: str) -> str:
     return "\n".join(lines)
 
 
+def cpu_features(info: str) -> set[str]:
+    """The CPU features a build's kernels use, from `describe`'s text ("CPU: AVX2 ...")."""
+    return {feature for line in info.splitlines() if line.startswith("CPU:")
+            for feature in line.removeprefix("CPU:").split()}
+
+
 def build_info() -> str:
     """What `refact-lsp --version` shows of the llama.cpp build in use."""
     return describe(llama_cpp.llama_print_system_info().decode("utf-8", "replace"),

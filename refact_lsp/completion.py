@@ -118,6 +118,9 @@ class Stats:
     generate_ms: float = 0.0
     warmed_tokens: int = 0
     last: dict[str, Any] = field(default_factory=dict)
+    # What the model said of the last generation's first suggestion (confidence.py) and
+    # its score: what the gate's calibration fits; None where nothing was shown.
+    shown_evidence: dict[str, Any] | None = None
 
 
 class Completer:
@@ -253,8 +256,10 @@ class Completer:
             and not plan.line_prefix.strip(), heal_text=job.heal_text,
             lookup=self.settings.prompt_lookup))
         self._count(generation)
-        return generation, ranked_suggestions(plan, [generation, *generation.alternatives],
-                                              self.settings.min_confidence)
+        candidates = [generation, *generation.alternatives]
+        ranked = ranked_suggestions(plan, candidates, self.settings.min_confidence)
+        self.stats.shown_evidence = _shown_evidence(plan, candidates, ranked)
+        return generation, ranked
 
     def _count(self, generation: Generation) -> None:
         stats = self.stats
@@ -343,6 +348,19 @@ def _evidence(plan: stops.Plan, generation: Generation, suggestion: stops.Sugges
     return confidence.evidence(generation.token_logprobs,
                                len(raw) - len(shown) + len(suggestion.text),
                                generation.short_window)
+
+
+def _shown_evidence(plan: stops.Plan, candidates: Sequence[Generation],
+                    ranked: Sequence[stops.Suggestion]) -> dict[str, Any] | None:
+    """The evidence and score of the first ranked suggestion, from the candidate that
+    wrote it; None where there is none or the engine gave no probabilities."""
+    for generation in candidates if ranked else ():
+        if stops.finish(plan, generation.text,
+                        ended=generation.stopped_by == StopReason.EOS) == ranked[0]:
+            found = _evidence(plan, generation, ranked[0])
+            return None if found is None else {**dataclasses.asdict(found),
+                                               "score": confidence.score(found)}
+    return None
 
 
 def _commented(count: Callable[[str], int], comment: str) -> Callable[[str], int]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from refact_lsp import __version__, models
 from refact_lsp.acceptance import TOTALS_FILE, read_totals
 from refact_lsp.config import EngineKind, Settings
+from refact_lsp.cpu_build import cpu_flags, unused_extensions
 from refact_lsp.engines import create_engine
 from refact_lsp.engines.base import Engine, EngineError, GenerationRequest, StopReason
 from refact_lsp.prompts import render
@@ -106,7 +107,7 @@ def _backend(settings: Settings) -> list[Line]:
     except (ImportError, OSError) as exc:
         return [Line(Status.FAIL, f"llama.cpp: cannot load llama-cpp-python ({exc})",
                      f"install a prebuilt llama-cpp-python wheel ({INSTALL_DOCS})")]
-    lines = [Line(Status.OK, "llama.cpp: " + "; ".join(info))]
+    lines = [Line(Status.OK, "llama.cpp: " + "; ".join(info)), *_cpu_extensions(info)]
     if not llama_cpp.llama_supports_gpu_offload():
         lines.append(Line(Status.NOTE, "layers run on the CPU: this llama-cpp-python has no "
                                        "GPU backend",
@@ -118,6 +119,20 @@ def _backend(settings: Settings) -> list[Line]:
         layers = "all" if settings.n_gpu_layers < 0 else str(settings.n_gpu_layers)
         lines.append(Line(Status.OK, f"GPU offload: {layers} layers go to the GPU"))
     return lines
+
+
+def _cpu_extensions(info: list[str]) -> list[Line]:
+    """A note where the CPU has vector extensions (AVX-512, AVX-VNNI) the build leaves
+    unused: a generic build is slower on such a CPU than it needs to be."""
+    from refact_lsp.build_info import cpu_features
+
+    unused = unused_extensions(cpu_flags(), cpu_features("\n".join(info)))
+    if not unused:
+        return []
+    return [Line(Status.NOTE, f"the CPU has {', '.join(unused)}, which this llama.cpp build "
+                              "does not use", 'a faster build: CMAKE_ARGS="$(python -m '
+                 'refact_lsp.cpu_build)" pip install --no-cache-dir --force-reinstall '
+                 'llama-cpp-python')]
 
 
 def _model(settings: Settings) -> Line:

@@ -155,6 +155,23 @@ def test_the_confidence_gate_withholds_what_the_model_was_unsure_of() -> None:
     assert result.text == "return width * height"
 
 
+def test_the_stats_say_what_the_model_said_of_the_shown_suggestion() -> None:
+    """`refact/stats` carries the evidence of the first suggestion shown (the gate's
+    calibration reads it), from the candidate that wrote it; none where none is shown."""
+    engine = ScriptedEngine(answers=["    return width +\n\n", "    return width * height\n\n"],
+                            logprobs=[-0.1, -0.7], candidates=True)
+    comp = Completer(engine, Settings(candidates=2))
+    assert run(comp, document(), BODY).text == "return width * height"
+    shown = comp.stats_dict()["shown_evidence"]
+    assert shown["mean_logprob"] == pytest.approx(-0.7) and not shown["short_window"]
+    assert 0 < shown["score"] < 1
+    nothing = ScriptedEngine(answers=["    return width +\n\n", "    return width +\n\n"],
+                             logprobs=[-0.1, -0.1])
+    comp = Completer(nothing, Settings())
+    assert run(comp, document(), BODY).text == ""
+    assert comp.stats_dict()["shown_evidence"] is None
+
+
 def _without_logprobs(generate: Any) -> Any:
     def wrapped(request: Any) -> Any:
         generation = generate(request)

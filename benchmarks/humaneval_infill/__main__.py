@@ -108,11 +108,12 @@ async def run(samples: dict[str, list[Task]], args: argparse.Namespace, settings
                     passed = execute.passes(tasks.program(task, filled))
                     score.add(passed, seconds, tokens)
                     if log:  # as it goes, so that a run cut short still tells
-                        log.write(json.dumps({
-                            "system": score.system, "task": task.task_id, "passed": passed,
-                            "seconds": round(seconds, 3), "tokens": tokens,
-                            "middle": _middle(task, filled)})
-                            + "\n")
+                        entry = {"system": score.system, "task": task.task_id,
+                                 "passed": passed, "seconds": round(seconds, 3),
+                                 "tokens": tokens, "middle": _middle(task, filled)}
+                        if editor and score.system == SERVER:
+                            entry["evidence"] = editor.evidence  # for confidence_fit.py
+                        log.write(json.dumps(entry) + "\n")
                         log.flush()
                 print(f"\r{kind} {number}/{len(sample)}", end="", flush=True)
             print("\r", end="")

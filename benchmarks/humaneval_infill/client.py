@@ -26,6 +26,9 @@ class Editor:
         self.session = replay.Editor(["--model", model], settings, name="humaneval-infill")
         self.think_s = think_s
         self.count = 0
+        # what the model said of the last suggestion shown (confidence.py), for the
+        # gate's calibration; None where it came from the cache or nothing was shown
+        self.evidence: dict[str, Any] | None = None
 
     async def start(self) -> None:
         await self.session.start()
@@ -44,12 +47,15 @@ class Editor:
         else:
             self.session.open(uri, task.document)
             await asyncio.sleep(self.think_s)
-        generated = (await self.session.stats())["generated_tokens"]
+        before = await self.session.stats()
         cursor = types.Position(task.line, task.character)
         started = time.perf_counter()
         result = await self.session.ask(uri, cursor)
         seconds = time.perf_counter() - started
-        tokens = (await self.session.stats())["generated_tokens"] - generated
+        after = await self.session.stats()
+        tokens = after["generated_tokens"] - before["generated_tokens"]
+        self.evidence = after["shown_evidence"] \
+            if after["generations"] > before["generations"] else None
         self.session.close(uri)
         if not result or not result.items:
             return task.document, seconds, tokens
