@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from benchmarks.humaneval_chat import prompts
 from benchmarks.humaneval_chat.systems import ServerChat, System, reference
 from benchmarks.humaneval_infill import execute, tasks
+from benchmarks.humaneval_infill.__main__ import log_lines
 from refact_lsp.chat_service import DEFAULT_CHAT_TOKENS
 from refact_lsp.models import resolve
 
@@ -139,15 +140,15 @@ def main() -> None:
 
 
 def from_log(path: str) -> list[Score]:
-    """The scores of a `--log`, its systems in the order they first appear."""
+    """The scores of a `--log` (plain or .gz: the logs kept in results/), its systems in
+    the order they first appear."""
     problems = {problem["task_id"]: problem for problem in tasks.problems()}
     scores: dict[str, Score] = {}
-    with open(path, encoding="utf-8") as log:
-        for line in filter(str.strip, log):
-            entry = json.loads(line)
-            score = scores.setdefault(entry["system"], Score(entry["system"]))
-            score.add(problems[entry["task"]], entry["answer"], entry["passed"],
-                      entry["seconds"])
+    for line in log_lines([path]):
+        entry = json.loads(line)
+        score = scores.setdefault(entry["system"], Score(entry["system"]))
+        score.add(problems[entry["task"]], entry["answer"], entry["passed"],
+                  entry["seconds"])
     return list(scores.values())
 
 
