@@ -8,9 +8,13 @@ jump (less context, more often wrong at the same probabilities). `score` folds t
 one number in (0, 1), an estimate of the chance that the suggestion is right, and the
 `minConfidence` setting withholds suggestions below it (0, the default: show everything).
 
-The weights are a prior, not yet fitted: a perfectly sure answer scores 0.82, one whose
-tokens average a probability of one half about 0.3. Until a calibration run fits them
-on a benchmark split, the gate stays off by default.
+The weights are fitted (benchmarks/confidence_fit.py) on HumanEval single-line and
+random-span answers of one sample (seed 1, 127 shown suggestions, 2026-12-03), and the
+threshold that withholds at most a twentieth of the right ones there is 0.28
+(`CALIBRATED`). On another sample (seed 0) that threshold withheld 15 of 60 wrong
+suggestions and 1 of 70 right ones. Smaller windows turned out no worse at the same
+probabilities (their weight is small and noisy). The gate stays off by default until it
+is calibrated on real code, not only on HumanEval.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ class Weights:
         return 1 / (1 + math.exp(-max(-60.0, min(60.0, z))))
 
 
-WEIGHTS = Weights(bias=1.5, mean_logprob=3.0, min_logprob=0.4, short_window=-0.5)  # a prior
+WEIGHTS = Weights(bias=1.18, mean_logprob=3.75, min_logprob=1.23, short_window=0.35)
+CALIBRATED = 0.28  # a `minConfidence` that keeps 95% of the right suggestions (above)
 
 
 def evidence(token_logprobs: Sequence[tuple[int, float]], shown_chars: int,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from refact_lsp.confidence import Evidence, evidence, score, worth_showing
+from refact_lsp.confidence import CALIBRATED, Evidence, evidence, score, worth_showing
 
 
 def test_evidence_covers_the_tokens_of_the_shown_text_only() -> None:
@@ -14,11 +14,11 @@ def test_evidence_covers_the_tokens_of_the_shown_text_only() -> None:
     assert evidence([], 9, False) is None and evidence(tokens, 0, False) is None
 
 
-def test_surer_answers_score_higher_and_smaller_windows_lower() -> None:
+def test_surer_answers_score_higher() -> None:
     sure = Evidence(-0.05, -0.3, 5, False)
     unsure = Evidence(-1.5, -6.0, 5, False)
-    assert 0 < score(unsure) < score(sure) < 1
-    assert score(Evidence(-0.05, -0.3, 5, True)) < score(sure)
+    assert 0 < score(unsure) < CALIBRATED < score(sure) < 1
+    assert score(Evidence(-0.05, -3.0, 5, False)) < score(sure)  # one unsure token counts
 
 
 def test_the_gate_withholds_below_the_threshold_and_never_without_evidence() -> None:

@@ -30,7 +30,7 @@ from refact_lsp.engines.base import (
     StopCheck,
     StopReason,
 )
-from refact_lsp.engines.cores import physical_cores
+from refact_lsp.engines.cores import OtherLoad, physical_cores, threads_for
 from refact_lsp.engines.llama_cpp.kv_cache import CHAT, EXACT_MS, MAX_CANDIDATES, KvCache
 from refact_lsp.engines.llama_cpp.ladder import JUMP_ROOM, JumpLadder
 from refact_lsp.engines.llama_cpp.sampling import sample
@@ -60,6 +60,9 @@ class LlamaCppEngine(Engine):
         `chat_cells` more cells hold a chat's question and answer (0: no chat)."""
         check_gguf(model_path)
         threads = n_threads or physical_cores()
+        # Threads not set: as many as the cores other programs leave free (cores.py).
+        self.threads, self._cores = threads, threads
+        self._load = None if n_threads else OtherLoad()
         self.candidates = max(1, min(candidates, MAX_CANDIDATES))
         self.speed = PromptSpeed()
         try:
@@ -95,6 +98,8 @@ class LlamaCppEngine(Engine):
         self._chat_template: ChatTemplate | None = None
         if jump_ms > 0:
             self.cache.measure_speed()
+        if self._load is not None:
+            self._load.start()
 
     def _template(self, template: FimTemplate | None, model_path: Path) -> FimTemplate:
         """The template given, or the one the model's special tokens tell; its stop
@@ -134,11 +139,24 @@ class LlamaCppEngine(Engine):
         of its last token (the model re-writes it under a constraint, see healing.py)."""
         return self.vocab.healing_start(text)
 
+    def _fit_threads(self) -> None:
+        """Where threads were not set, leave out the cores other programs keep busy: a
+        thread whose core is taken makes each of llama.cpp's barriers wait for it."""
+        if self._load is None:
+            return
+        threads = threads_for(self._cores, self._load.taken)
+        if threads != self.threads:
+            log.info("llama.cpp threads %d -> %d: other programs keep %.1f cores busy",
+                     self.threads, threads, self._load.taken)
+            llama_cpp.llama_set_n_threads(self.llm.ctx, threads, threads)
+            self.threads = threads
+
     def warm(self, prompt: Prompt, cancel: threading.Event,
              short_prompts: Sequence[Prompt] = ()) -> int:
         """Evaluate `prompt` ahead of the request; after a jump, the ladder of windows
         grows instead (see JumpLadder.warm)."""
         with self._lock:
+            self._fit_threads()
             tokens = self.vocab.tokenize(prompt)
             if len(tokens) >= self.n_ctx:
                 return 0
@@ -146,6 +164,7 @@ class LlamaCppEngine(Engine):
 
     def generate(self, request: GenerationRequest) -> Generation:
         with self._lock:
+            self._fit_threads()
             started = time.perf_counter()
             tokens, short, grown = self.ladder.choose(self.vocab.tokenize(request.prompt),
                                                       request)
@@ -198,6 +217,7 @@ class LlamaCppEngine(Engine):
         template = self.chat_template()
         prompt = template.render(request.messages)
         with self._lock:
+            self._fit_threads()
             tokens = self.vocab.tokenize(prompt)
             room = self.cache.chat_cells - len(tokens)  # an answer longer is cut there
             if room < min(request.max_tokens, MIN_CHAT_ANSWER):
@@ -236,6 +256,8 @@ class LlamaCppEngine(Engine):
         self.ladder.jump_ms, self.ladder.jump_start_ms = prompt_ms, start_ms
 
     def close(self) -> None:
+        if self._load is not None:
+            self._load.stop()
         with self._lock:
             self.cache.close()
             self.llm.close()
