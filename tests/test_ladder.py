@@ -130,23 +130,6 @@ def test_warm_climbs_rung_by_rung_to_the_full_window() -> None:
     assert setup.ask() == (FULL, False, 0)
 
 
-def test_warm_evaluates_a_window_that_starts_within_jump_start_ms_at_once() -> None:
-    """A small file just opened (900 tokens: under jump_start_ms, over jump_ms): no
-    rungs, each evaluated from its own start, before it; a request that comes while it
-    is evaluated waits for the rest (off the ladder) rather than a small window."""
-    small = FILE[:900]
-    rungs = [text_prompt(small[-size:]) for size in (100, 250, 400)]
-    tokens = char_tokens(text_prompt(small))
-    setup = Setup()
-    assert setup.ladder.warm(tokens, rungs, threading.Event()) == 900
-    assert setup.cache.grown == [] and not setup.ladder.climbing  # no rung grew
-    assert setup.ask(small, rungs=(100, 250, 400)) == (tokens, False, 0)
-    halfway = Setup()  # the request came when half of it was evaluated
-    halfway.cache.main = tokens[:450]
-    assert halfway.ask(small, rungs=(100, 250, 400)) == (tokens, False, 0)
-    assert halfway.choose_s == 0  # nothing grown: the rest is evaluated for the answer
-
-
 def test_a_cancelled_warm_keeps_its_progress() -> None:
     setup = Setup()
     setup.ask()

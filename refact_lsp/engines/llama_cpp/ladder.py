@@ -99,16 +99,11 @@ class JumpLadder:
 
     def warm(self, tokens: list[int], short_prompts: Sequence[Prompt],
              cancel: threading.Event) -> int:
-        """Evaluate `tokens` ahead of the request. Where they would take longer than
-        `jump_start_ms` (a jump), the ladder of windows grows in the background
-        sequence, rung by rung, so that the window that serves meanwhile stays cached and
-        a cancelled warm-up keeps its progress; a shorter one is evaluated at once (the
-        rungs, each evaluated from its own start, would cost more than it does, and a
-        request that comes meanwhile waits for the rest rather than a small window).
-        Returns the number of tokens evaluated."""
+        """Evaluate `tokens` ahead of the request. Where they would not start within
+        `jump_ms`, the ladder of windows grows in the background sequence, rung by rung,
+        so that the window that serves meanwhile stays cached and a cancelled warm-up
+        keeps its progress. Returns the number of tokens evaluated."""
         ladder = [*self._rungs(short_prompts, tokens, 0), tokens]
-        if self._starts_soon(tokens):
-            ladder = [tokens]
         grown = 0
         while (index := self._servable(ladder)) < len(ladder) - 1:
             self.climbing = True
@@ -120,12 +115,6 @@ class JumpLadder:
         self._serve(tokens, last=True)
         reused, done = self.cache.evaluate(tokens, cancel, self.speed.background_chunk())
         return grown + (len(tokens) - reused if done else 0)
-
-    def _starts_soon(self, tokens: list[int]) -> bool:
-        """Whether `tokens` would start within `jump_start_ms` (or speed is unknown)."""
-        ms_per_token = self.speed.ms_per_token
-        return self.jump_ms <= 0 or ms_per_token is None \
-            or self._starts_within(tokens, self.jump_start_ms / ms_per_token)
 
     def _rungs(self, prompts: Sequence[Prompt], full: list[int], room: int) -> list[list[int]]:
         """The smaller windows' tokens that fit beside a full cache, growing in size."""
