@@ -83,9 +83,7 @@ class Settings:
     flash_attn: bool = True
     prefix_tokens: int | None = bounded(None, 0, 1 << 20)
     suffix_tokens: int | None = bounded(None, 0, 1 << 20)
-    # Snippets of the repository (repository.py) in the prompt: off until a benchmark
-    # shows they help (HumanEval single-line, 2026-12-03: 61% with them, 73% without).
-    workspace_context: bool = False
+    workspace_context: bool = True  # snippets of the repository (repository.py) in the prompt
     context_tokens: int = bounded(512, 0, 1 << 20)  # their budget, taken from the prefix's
     complete_in_comments: bool = False
     disabled_languages: tuple[str, ...] = ()

@@ -361,7 +361,7 @@ def test_a_file_the_current_one_imports_is_in_the_prompt_as_a_file_before_it(
         workspace: Any) -> None:
     folder, repository = workspace
     engine = ScriptedEngine(answers=["return size\n"])
-    comp = Completer(engine, Settings(context_tokens=200, workspace_context=True), repository)
+    comp = Completer(engine, Settings(context_tokens=200), repository)
     doc = Document((folder / "check.py").as_uri(), CHECK + "\n", 1, "python")
     job = comp.prepare(doc, Position(4, 4))
     assert isinstance(job, Job)
@@ -382,8 +382,8 @@ def test_without_a_file_separator_snippets_are_comments_of_the_files_language(
     folder, repository = workspace
     engine = ScriptedEngine(template=TEMPLATES["refact"])
     doc = Document((folder / "check.py").as_uri(), CHECK + "\n", 1, "python")
-    settings = Settings(context_tokens=200, workspace_context=True)
-    job = Completer(engine, settings, repository).prepare(doc, Position(4, 4))
+    job = Completer(engine, Settings(context_tokens=200), repository).prepare(
+        doc, Position(4, 4))
     assert isinstance(job, Job)
     prefix = job.prompt.text.split("<fim_prefix>", 1)[1]
     assert prefix.startswith("# Path: helpers.py\n# def parse_size(text):\n")
