@@ -256,10 +256,10 @@ class Completer:
             and not plan.line_prefix.strip(), heal_text=job.heal_text,
             lookup=self.settings.prompt_lookup))
         self._count(generation)
-        candidates = [generation, *generation.alternatives]
-        ranked = ranked_suggestions(plan, candidates, self.settings.min_confidence)
-        self.stats.shown_evidence = _shown_evidence(plan, candidates, ranked)
-        return generation, ranked
+        ranked = _ranked(plan, [generation, *generation.alternatives],
+                         self.settings.min_confidence)
+        self.stats.shown_evidence = _shown_evidence(ranked[0][1]) if ranked else None
+        return generation, [suggestion for suggestion, _ in ranked]
 
     def _count(self, generation: Generation) -> None:
         stats = self.stats
@@ -323,19 +323,27 @@ def ranked_suggestions(plan: stops.Plan, candidates: Sequence[Generation],
     (highest mean log-probability of its tokens; the earlier wins a tie); on one line
     the greedy one does, then the others by that measure (measured on HumanEval
     infilling: the surest of 4 candidates won 5 points on blocks, lost 3 on lines)."""
+    return [suggestion for suggestion, _ in _ranked(plan, candidates, min_confidence)]
+
+
+def _ranked(plan: stops.Plan, candidates: Sequence[Generation], min_confidence: float
+            ) -> list[tuple[stops.Suggestion, confidence.Evidence | None]]:
+    """`ranked_suggestions`, each with what the model said of it (its evidence)."""
     scored = []
     for index, generation in enumerate(candidates):
         suggestion = stops.finish(plan, generation.text,
                                   ended=generation.stopped_by == StopReason.EOS)
-        if suggestion is None or not confidence.worth_showing(
-                _evidence(plan, generation, suggestion), min_confidence):
+        if suggestion is None:
+            continue
+        found = _evidence(plan, generation, suggestion)
+        if not confidence.worth_showing(found, min_confidence):
             continue
         logprob = generation.mean_logprob if generation.mean_logprob is not None else -math.inf
         greedy_first = index == 0 and plan.mode != stops.Mode.MULTI
-        scored.append((not greedy_first, -logprob, index, suggestion))
-    ranked: dict[str, stops.Suggestion] = {}
-    for *_, suggestion in sorted(scored, key=lambda entry: entry[:3]):
-        ranked.setdefault(suggestion.text, suggestion)
+        scored.append((not greedy_first, -logprob, index, suggestion, found))
+    ranked: dict[str, tuple[stops.Suggestion, confidence.Evidence | None]] = {}
+    for *_, suggestion, found in sorted(scored, key=lambda entry: entry[:3]):
+        ranked.setdefault(suggestion.text, (suggestion, found))
     return list(ranked.values())
 
 
@@ -350,17 +358,10 @@ def _evidence(plan: stops.Plan, generation: Generation, suggestion: stops.Sugges
                                generation.short_window)
 
 
-def _shown_evidence(plan: stops.Plan, candidates: Sequence[Generation],
-                    ranked: Sequence[stops.Suggestion]) -> dict[str, Any] | None:
-    """The evidence and score of the first ranked suggestion, from the candidate that
-    wrote it; None where there is none or the engine gave no probabilities."""
-    for generation in candidates if ranked else ():
-        if stops.finish(plan, generation.text,
-                        ended=generation.stopped_by == StopReason.EOS) == ranked[0]:
-            found = _evidence(plan, generation, ranked[0])
-            return None if found is None else {**dataclasses.asdict(found),
-                                               "score": confidence.score(found)}
-    return None
+def _shown_evidence(found: confidence.Evidence | None) -> dict[str, Any] | None:
+    """The first suggestion's evidence and score for `refact/stats`."""
+    return None if found is None else {**dataclasses.asdict(found),
+                                       "score": confidence.score(found)}
 
 
 def _commented(count: Callable[[str], int], comment: str) -> Callable[[str], int]:
