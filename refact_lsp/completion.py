@@ -277,13 +277,13 @@ class Completer:
     def _context_files(self, document: Document, offset: int, comment: str
                        ) -> tuple[ContextFile, ...]:
         """The repository's snippets for this cursor (none where the setting is off)."""
-        if self.repository is None or not self.settings.workspace_context:
+        repository = self.repository  # the service may drop it meanwhile (setting off)
+        if repository is None or not self.settings.workspace_context:
             return ()
         count = context_mod.counter(self.engine.count_tokens)
         if self.engine.template.file_sep is None:  # laid out as comment lines
             count = _commented(count, comment)
-        return self.repository.snippets(document, offset, count,
-                                        self.settings.context_tokens)
+        return repository.snippets(document, offset, count, self.settings.context_tokens)
 
 
 class _Prompts:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from refact_lsp.documents import Document
@@ -89,3 +89,73 @@ class Repository:
     def close(self) -> None:
         self._indexer.stop()
         self.index.close()
+
+
+class WorkspaceContext:
+    """The repository while `workspaceContext` is on, and the editor's events passed on to
+    it; while the setting is off there is none: nothing is parsed (the CPU is the
+    completions') and the index's memory goes."""
+
+    def __init__(self, documents: Mapping[str, Document]) -> None:
+        """`documents` is the server's live map of open documents (read, never written)."""
+        self.documents = documents
+        self.repository: Repository | None = None
+        # the workspace folders, set at initialization (empty: open documents only)
+        self.roots: list[str] | None = None
+        self._last_uri: str | None = None  # the document asked about last, and where
+        self._last_line = 0
+
+    def follow(self, on: bool) -> None:
+        """Start or drop the repository as the setting says (once the roots are known)."""
+        wanted = on and self.roots is not None
+        if wanted and self.repository is None:
+            self.repository = Repository(self.roots or [])
+            for document in self.documents.values():
+                self.repository.opened(document)
+        elif not wanted:
+            self.close()
+
+    def opened(self, document: Document) -> None:
+        if (repository := self.repository) is not None:
+            repository.opened(document)
+
+    def edited(self, document: Document, line: int) -> None:
+        if (repository := self.repository) is not None:
+            repository.edited(document, line)
+
+    def saved(self, document: Document | None, uri: str) -> None:
+        if (repository := self.repository) is not None:
+            repository.file_changed(uri)
+            if document is not None:
+                repository.left(document, 0)
+
+    def watched(self, uri: str, removed: bool) -> None:
+        """A file changed on disk (workspace/didChangeWatchedFiles)."""
+        if (repository := self.repository) is not None:
+            if removed:
+                repository.file_removed(uri)
+            else:
+                repository.file_changed(uri)
+
+    def closed(self, document: Document) -> None:
+        if (repository := self.repository) is not None:
+            repository.closed(document)
+
+    def asked(self, uri: str, line: int) -> None:
+        """A completion asked at `line` of `uri`; asked after another document, the code
+        the person left there joins the recently visited code."""
+        if uri != self._last_uri and (repository := self.repository) is not None:
+            if (left := self.documents.get(self._last_uri or "")) is not None:
+                repository.left(left, self._last_line)
+            self._last_uri = uri
+        self._last_line = line
+
+    def generating(self) -> contextlib.AbstractContextManager[None]:
+        """Around a generation: no indexing step starts."""
+        repository = self.repository
+        return repository.generating() if repository else contextlib.nullcontext()
+
+    def close(self) -> None:
+        if self.repository is not None:
+            self.repository.close()
+            self.repository = None

@@ -368,7 +368,7 @@ async def stats(ls: RefactLanguageServer, params: Any) -> dict[str, Any]:
     is (benchmarks wait for it to settle before they ask)."""
     completer = await ls.service.completer()
     counts = completer.stats_dict() if completer is not None else {}
-    repository = ls.service.repository
+    repository = ls.service.workspace.repository
     index = repository.progress() if repository is not None else None
     return {**counts, "acceptance": ls.acceptance.tally.as_json(), "index": index}
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import ctypes
 import functools
 import logging
@@ -25,7 +24,7 @@ from refact_lsp.documents import Document, Position
 from refact_lsp.engines import create_engine
 from refact_lsp.engines.base import EngineError, EngineUnavailable
 from refact_lsp.models import ModelError
-from refact_lsp.repository import Repository
+from refact_lsp.repository import WorkspaceContext
 from refact_lsp.secrets import SECRETS, api_keys
 
 log = logging.getLogger(__name__)
@@ -63,9 +62,7 @@ class CompletionService:
         self._load_lock = threading.Lock()
         self._shown_error: str | None = None
         self._warm_timers: dict[str, asyncio.TimerHandle] = {}
-        self.repository: Repository | None = None
-        self._last_uri: str | None = None  # the document asked about last, and where
-        self._last_line = 0
+        self.workspace = WorkspaceContext(documents)
 
     # -- telling the person ----------------------------------------------------------------
 
@@ -104,7 +101,7 @@ class CompletionService:
                             else f"cannot load the model: {exc}")
             future.set_exception(exc)
             return
-        completer = Completer(engine, settings, self.repository)
+        completer = Completer(engine, settings, self.workspace.repository)
         with self._load_lock:
             current = self._completer is future
             if current:
@@ -126,7 +123,7 @@ class CompletionService:
         answers nonsense, is told to the person once and gives empty answers until it
         is back."""
         try:
-            with self.repository.generating() if self.repository else contextlib.nullcontext():
+            with self.workspace.generating():
                 result = completer.run(job)
         except EngineError as exc:
             self.show_error(str(exc))
@@ -177,13 +174,12 @@ class CompletionService:
         elif (completer := self.loaded_completer()) is not None:
             completer.settings = settings
             completer.engine.jump(settings.jump_prompt_ms, settings.jump_start_ms)
+        self._follow_workspace_setting()
 
     def close(self) -> None:
         """The engine and the workspace index go (shutdown)."""
         self.unload_engine()
-        if self.repository is not None:
-            self.repository.close()
-            self.repository = None
+        self.workspace.close()
 
     def unload_engine(self) -> None:
         """Close the engine and its worker; a load still in flight closes its own."""
@@ -198,18 +194,21 @@ class CompletionService:
     # -- documents ---------------------------------------------------------------------------
 
     def open_workspace(self, roots: list[str]) -> None:
-        """Index the workspace folders in the background (none: open documents only)."""
-        if self.repository is None:
-            self.repository = Repository(roots)
-            for document in self.documents.values():
-                self.repository.opened(document)
+        """The workspace folders (none: open documents only), indexed in the background
+        while `workspaceContext` is on."""
+        self.workspace.roots = roots
+        self._follow_workspace_setting()
+
+    def _follow_workspace_setting(self) -> None:
+        self.workspace.follow(self.settings.workspace_context)
+        if (completer := self.loaded_completer()) is not None:
+            completer.repository = self.workspace.repository
 
     def opened(self, uri: str) -> None:
         """Warm a document just opened. The cursor is not known yet: the end keeps the
         longest prompt start for any cursor."""
         document = self.documents[uri]
-        if self.repository is not None:
-            self.repository.opened(document)
+        self.workspace.opened(document)
         self.warm_soon(uri, document.position_at(len(document.text)), delay=0)
 
     def edited(self, uri: str, cursor: Position) -> None:
@@ -217,31 +216,22 @@ class CompletionService:
         is gone; the prompt there is warmed after a pause."""
         if self._worker is not None:
             self._worker.supersede(uri)
-        if self.repository is not None:
-            self.repository.edited(self.documents[uri], cursor.line)
+        self.workspace.edited(self.documents[uri], cursor.line)
         self.warm_soon(uri, cursor)
 
     def saved(self, uri: str) -> None:
-        if self.repository is not None:
-            self.repository.file_changed(uri)
-            if (document := self.documents.get(uri)) is not None:
-                self.repository.left(document, 0)
+        self.workspace.saved(self.documents.get(uri), uri)
 
     def watched(self, uri: str, removed: bool) -> None:
         """A file changed on disk (workspace/didChangeWatchedFiles)."""
-        if self.repository is not None:
-            if removed:
-                self.repository.file_removed(uri)
-            else:
-                self.repository.file_changed(uri)
+        self.workspace.watched(uri, removed)
 
     def closed(self, document: Document) -> None:
         """A closed document leaves nothing behind; a large one gives its memory back."""
         self.cancel_warm(document.uri)
         if self._worker is not None:
             self._worker.supersede(document.uri)
-        if self.repository is not None:
-            self.repository.closed(document)
+        self.workspace.closed(document)
         if (completer := self.loaded_completer()) is not None:
             completer.forget(document.uri)
         size = len(document.text)
@@ -287,12 +277,7 @@ class CompletionService:
         document = self.documents.get(uri)
         if document is None:
             return None
-        if uri != self._last_uri and self.repository is not None:
-            if self._last_uri in self.documents:
-                left = self.documents[self._last_uri]
-                self.repository.left(left, self._last_line)
-            self._last_uri = uri
-        self._last_line = position.line
+        self.workspace.asked(uri, position.line)
         return completer.prepare(document, position)
 
     async def _run(self, job: Job) -> Result | None:

@@ -361,7 +361,7 @@ def test_a_file_the_current_one_imports_is_in_the_prompt_as_a_file_before_it(
         workspace: Any) -> None:
     folder, repository = workspace
     engine = ScriptedEngine(answers=["return size\n"])
-    comp = Completer(engine, Settings(context_tokens=200), repository)
+    comp = Completer(engine, Settings(context_tokens=200, workspace_context=True), repository)
     doc = Document((folder / "check.py").as_uri(), CHECK + "\n", 1, "python")
     job = comp.prepare(doc, Position(4, 4))
     assert isinstance(job, Job)
@@ -372,8 +372,7 @@ def test_a_file_the_current_one_imports_is_in_the_prompt_as_a_file_before_it(
     assert "<|file_sep|>check.py\n<|fim_prefix|>" in text
     assert job.prompt.context_files and all(
         "unrelated" not in item.text for item in job.prompt.context_files)
-    off = Completer(engine, Settings(workspace_context=False), repository).prepare(
-        doc, Position(4, 4))
+    off = Completer(engine, Settings(), repository).prepare(doc, Position(4, 4))  # the default
     assert isinstance(off, Job) and "parse_size(text)" not in off.prompt.text
 
 
@@ -382,8 +381,8 @@ def test_without_a_file_separator_snippets_are_comments_of_the_files_language(
     folder, repository = workspace
     engine = ScriptedEngine(template=TEMPLATES["refact"])
     doc = Document((folder / "check.py").as_uri(), CHECK + "\n", 1, "python")
-    job = Completer(engine, Settings(context_tokens=200), repository).prepare(
-        doc, Position(4, 4))
+    settings = Settings(context_tokens=200, workspace_context=True)
+    job = Completer(engine, settings, repository).prepare(doc, Position(4, 4))
     assert isinstance(job, Job)
     prefix = job.prompt.text.split("<fim_prefix>", 1)[1]
     assert prefix.startswith("# Path: helpers.py\n# def parse_size(text):\n")
@@ -399,8 +398,8 @@ def test_the_snippets_budget_is_held_and_taken_from_the_prefix(workspace: Any) -
     engine = ScriptedEngine(n_ctx=2048)
     doc = Document((folder / "check.py").as_uri(), CHECK + "\n", 1, "python")
     for budget in range(0, 200, 10):
-        job = Completer(engine, Settings(context_tokens=budget), repository).prepare(
-            doc, Position(4, 4))
+        settings = Settings(context_tokens=budget, workspace_context=True)
+        job = Completer(engine, settings, repository).prepare(doc, Position(4, 4))
         assert isinstance(job, Job)
         files = job.prompt.context_files
         assert sum(len(f"{item.path}\n{item.text}\n") for item in files) <= budget

@@ -82,7 +82,8 @@ def test_the_embedded_engine_makes_no_connection_and_touches_no_workspace_file(
     (workspace / "setup.sh").write_text("#!/bin/sh\ntouch ran\n")
     before = snapshot(workspace)
     server = tiny_server(tmp_path, env={"REFACT_LSP_CACHE_DIR": str(tmp_path / "cache")},
-                         cwd=workspace)
+                         cwd=workspace, options={"workspaceContext": True},
+                         root_uri=workspace.as_uri())  # the folder indexed too
     uri = source.as_uri()
     server.open_document(uri, source.read_text())
     server.notify("textDocument/didChange", {
@@ -90,7 +91,8 @@ def test_the_embedded_engine_makes_no_connection_and_touches_no_workspace_file(
             "start": {"line": 4, "character": 4}, "end": {"line": 4, "character": 4}},
             "text": "return "}]})
     assert "result" in server.inline_completion(uri, 4, 11)
-    assert "engine" in server.request("refact/stats")["result"]  # it did run the model
+    stats = server.request("refact/stats")["result"]
+    assert "engine" in stats and stats["index"]["known"] >= 1  # it ran the model, indexed
     assert inet_sockets(server.process.pid) == []
     assert foreign_children(server.process.pid) == []
     server.notify("textDocument/didSave", {"textDocument": {"uri": uri}})

@@ -408,9 +408,10 @@ def test_a_lone_surrogate_does_not_stop_completions_on_an_http_engine(
 
 def test_a_file_the_document_imports_reaches_the_engine_and_the_workspace_is_untouched(
         tmp_path: Path, engine: FakeEngine) -> None:
-    """Over LSP with a workspace folder: a file that is only on disk (never opened) is
-    indexed in the background and the definitions the open document uses from it are in
-    the prompt the engine gets; nothing in the folder is written."""
+    """Over LSP with a workspace folder: by default nothing of it is indexed; with
+    `workspaceContext` turned on, a file that is only on disk (never opened) is indexed in
+    the background and the definitions the open document uses from it are in the prompt
+    the engine gets; nothing in the folder is written."""
     folder = tmp_path / "project"
     folder.mkdir()
     (folder / "helpers.py").write_text("def parse_size(text):\n    return int(text)\n\n\n"
@@ -422,11 +423,17 @@ def test_a_file_the_document_imports_reaches_the_engine_and_the_workspace_is_unt
                          root_uri=folder.as_uri())
     uri = (folder / "main.py").as_uri()
     server.open_document(uri, source)
+    ask = {"textDocument": {"uri": uri}, "position": {"line": 5, "character": 4},
+           "context": {"triggerKind": 2}}
+    server.request("textDocument/inlineCompletion", ask)
+    assert server.request("refact/stats")["result"]["index"] is None
+    first = [body["prompt"] for _, path, _, body in engine.seen if path == "/v1/completions"]
+    assert first and all("parse_size(text)" not in prompt for prompt in first)
+    server.notify("workspace/didChangeConfiguration",
+                  {"settings": {"workspaceContext": True}})
     deadline = time.monotonic() + 60
     while True:
-        server.request("textDocument/inlineCompletion", {
-            "textDocument": {"uri": uri}, "position": {"line": 5, "character": 4},
-            "context": {"triggerKind": 2}})
+        server.request("textDocument/inlineCompletion", ask)
         prompts = [body["prompt"] for _, path, _, body in engine.seen
                    if path == "/v1/completions"]
         if prompts and "def parse_size(text):" in prompts[-1]:

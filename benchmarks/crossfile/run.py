@@ -86,7 +86,8 @@ async def ask(sample: Sample, root: Path, condition: Condition, model: str,
     """Ask a fresh server for the sample's line, `root` being the project's copy. As a
     person does: the folder is opened and indexed, the files are opened and the server
     has warmed its prompt (or SETTLE_S has passed), then the line is asked for."""
-    editor = Editor(["--model", model], settings, name="crossfile")
+    editor = Editor(["--model", model], {"workspaceContext": True, **settings},
+                    name="crossfile")
     with emptied(root, sample) as text:
         await editor.start(root if condition == Condition.WORKSPACE else None)
         try:
