@@ -167,12 +167,14 @@ class Editor:
             self.cancelled += 1
         self.pending = None
 
-    async def ask(self, uri: str, position: types.Position, msg_id: str | None = None
+    async def ask(self, uri: str, position: types.Position, msg_id: str | None = None,
+                  trigger: types.InlineCompletionTriggerKind =
+                  types.InlineCompletionTriggerKind.Automatic
                   ) -> types.InlineCompletionList | None:
+        """Automatic: as an editor asks while the person types; Invoked: a key press."""
         params = types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri), position=position,
-            context=types.InlineCompletionContext(
-                trigger_kind=types.InlineCompletionTriggerKind.Automatic))
+            context=types.InlineCompletionContext(trigger_kind=trigger))
         try:
             return await self.client.protocol.send_request_async(
                 types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id)

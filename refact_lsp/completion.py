@@ -136,8 +136,8 @@ class Completer:
         self.windows = Windows(engine.count_tokens)
         self._lock = threading.Lock()
 
-    def prepare(self, document: Document, position: Position, *, warm: bool = False
-                ) -> Job | Result:
+    def prepare(self, document: Document, position: Position, *, warm: bool = False,
+                trigger: stops.Trigger = stops.Trigger.AUTOMATIC) -> Job | Result:
         """Build the job for a cursor, or an empty Result where nothing should be shown.
         A `warm` job only evaluates the prompt, whatever the suggestion cache holds."""
         settings = self.settings
@@ -157,7 +157,7 @@ class Completer:
                             time_budget_ms=settings.time_budget_ms,
                             complete_in_comments=settings.complete_in_comments,
                             language=document.language.ts_language if document.language
-                            else None)
+                            else None, trigger=trigger)
         line_end = document.position_at(offset - len(ctx.line_prefix)
                                         + len(document.line_text(cursor.line)))
         self.stats.requests += 1

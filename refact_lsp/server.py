@@ -34,6 +34,7 @@ from refact_lsp.documents import Document, Position
 from refact_lsp.models import cache_dir
 from refact_lsp.protocol import RefactProtocol
 from refact_lsp.service import CompletionService
+from refact_lsp.stops import Trigger
 from refact_lsp.text import path_of, word_before
 
 log = logging.getLogger(__name__)
@@ -302,7 +303,9 @@ async def inline_completion(ls: RefactLanguageServer, params: types.InlineComple
     """Up to `candidates` different suggestions, best first; accepting one runs its
     command, which tells the server (acceptance.py)."""
     uri = params.text_document.uri
-    result = await _suggest(ls, uri, params.position)
+    invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    result = await _suggest(ls, uri, params.position,
+                            Trigger.INVOKED if invoked else Trigger.AUTOMATIC)
     choices = result.choices() if result is not None else ()
     document = ls.documents.get(uri)
     language = document.language_id if document is not None else None
@@ -473,9 +476,9 @@ def shutdown(ls: RefactLanguageServer, params: Any) -> None:
     ls.service.close()
 
 
-def _suggest(ls: RefactLanguageServer, uri: str, position: types.Position
-             ) -> Awaitable[Result | None]:
-    return ls.service.suggest(uri, Position(position.line, position.character))
+def _suggest(ls: RefactLanguageServer, uri: str, position: types.Position,
+             trigger: Trigger = Trigger.AUTOMATIC) -> Awaitable[Result | None]:
+    return ls.service.suggest(uri, Position(position.line, position.character), trigger)
 
 
 def _roots(params: types.InitializeParams) -> list[str]:

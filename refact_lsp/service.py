@@ -26,6 +26,7 @@ from refact_lsp.engines.base import EngineError, EngineUnavailable
 from refact_lsp.models import ModelError
 from refact_lsp.repository import WorkspaceContext
 from refact_lsp.secrets import SECRETS, api_keys
+from refact_lsp.stops import Trigger
 
 log = logging.getLogger(__name__)
 
@@ -241,13 +242,14 @@ class CompletionService:
 
     # -- completion ----------------------------------------------------------------------------
 
-    async def suggest(self, uri: str, position: Position) -> Result | None:
+    async def suggest(self, uri: str, position: Position,
+                      trigger: Trigger = Trigger.AUTOMATIC) -> Result | None:
         """The suggestion at a position, or None (unknown document, no model, cancelled)."""
         self.cancel_warm(uri)
         completer = await self.completer()
         if completer is None or self._worker is None:
             return None
-        prepared = self._prepare(completer, uri, position)
+        prepared = self._prepare(completer, uri, position, trigger)
         if not isinstance(prepared, Job):
             return prepared
         result = await self._run(prepared)
@@ -260,16 +262,16 @@ class CompletionService:
 
     def complete_now(self, uri: str, position: Position) -> Result | None:
         """The suggestion at a position, on this thread, with an engine loaded for it
-        and closed after (the command line). Raises ModelError or EngineError, for a
-        person to read."""
+        and closed after (the command line: asked for). Raises ModelError or EngineError,
+        for a person to read."""
         completer = Completer(create_engine(self.settings, self._progress()), self.settings)
         try:
-            prepared = self._prepare(completer, uri, position)
+            prepared = self._prepare(completer, uri, position, Trigger.INVOKED)
             return completer.run(prepared) if isinstance(prepared, Job) else prepared
         finally:
             completer.engine.close()
 
-    def _prepare(self, completer: Completer, uri: str, position: Position
+    def _prepare(self, completer: Completer, uri: str, position: Position, trigger: Trigger
                  ) -> Job | Result | None:
         """The job for a request, or its answer where it needs no inference; None for a
         document that is not open. Asked about after another document, the code the
@@ -278,7 +280,7 @@ class CompletionService:
         if document is None:
             return None
         self.workspace.asked(uri, position.line)
-        return completer.prepare(document, position)
+        return completer.prepare(document, position, trigger=trigger)
 
     async def _run(self, job: Job) -> Result | None:
         worker = self._worker

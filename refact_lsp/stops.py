@@ -37,6 +37,14 @@ class Mode(StrEnum):
     SINGLE = "single"  # the rest of one line
     MULTI = "multi"  # a block of lines
 
+
+class Trigger(StrEnum):
+    """How a request came: typed (the editor asks by itself) or asked for by the person."""
+
+    AUTOMATIC = "automatic"
+    INVOKED = "invoked"  # a key or command: the person wants a suggestion right there
+
+
 BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "=")
 OPENERS, CLOSERS = "([{", ")]}"
 JUMP = re.compile(r"(return|raise|break|continue|throw|goto)\b")
@@ -103,20 +111,24 @@ def indent_width(line: str) -> int:
 def decide(before: str, after: str, situation: Situation = Situation.CODE, *,
            max_lines: int = 8,
            time_budget_ms: int = 1000, complete_in_comments: bool = False,
-           language: Language | None = None) -> Plan:
+           language: Language | None = None, trigger: Trigger = Trigger.AUTOMATIC) -> Plan:
     """Choose no completion, a single line, or a block, from the cursor's surroundings.
 
     `before` and `after` are the file's text around the cursor (windows of it will do).
+    While typing, a cursor in a comment, inside a word or in the indentation of a line
+    of code gets nothing (the person is editing, not writing); asked for there, it gets
+    the rest of the line.
     """
     line_prefix, line_suffix = line_around(before, after)
     base = dict(situation=situation, before=before, after=after, max_lines=max_lines,
                 time_budget_ms=time_budget_ms, language=language)
-    if situation == Situation.COMMENT and not complete_in_comments:
+    typing = trigger == Trigger.AUTOMATIC
+    if typing and situation == Situation.COMMENT and not complete_in_comments:
         return Plan(Mode.NONE, "inside a comment", **base)
-    if line_prefix and is_word_char(line_prefix[-1]) and line_suffix \
+    if typing and line_prefix and is_word_char(line_prefix[-1]) and line_suffix \
             and is_word_char(line_suffix[0]):
         return Plan(Mode.NONE, "inside an identifier", **base)
-    if not line_prefix.strip() and line_suffix.strip():
+    if typing and not line_prefix.strip() and line_suffix.strip():
         return Plan(Mode.NONE, "in the indentation of a line of code", **base)
     heal = line_prefix if line_prefix and not line_prefix.strip() else ""
     if line_suffix.strip() or situation in (Situation.COMMENT, Situation.STRING):
@@ -141,13 +153,16 @@ def visible(plan: Plan, raw: str) -> str | None:
     """The output as it would be inserted at the cursor; None where it does not start
     at the cursor's indentation exactly (the model wants code at another level than the
     person put the cursor, or a blank line first). Given the indentation in the prompt,
-    a model may still write some more: the first line starts at the cursor all the same."""
+    a model may still write some more: the first line starts at the cursor all the same.
+    In the indentation of a line of code (asked for there) the cursor need not be at a
+    level: the model's indentation goes on from it."""
     if not plan.heal:
         indented = plan.line_prefix and not plan.line_prefix.strip()
         return raw.lstrip(" \t") if indented else raw
     if raw.startswith(plan.heal):
         text = raw[len(plan.heal):]
-        return None if text[:1] in (" ", "\t") else text
+        deeper = text[:1] in (" ", "\t")
+        return None if deeper and not plan.line_suffix.strip() else text
     if plan.heal.startswith(raw):
         return ""
     return None

@@ -72,12 +72,13 @@ def edit(client: LanguageClient, line: int, character: int, text: str, version: 
                                                 text=text)]))
 
 
-async def inline(client: LanguageClient, line: int, character: int,
-                 uri: str = URI) -> types.InlineCompletionList:
+async def inline(client: LanguageClient, line: int, character: int, uri: str = URI,
+                 trigger: types.InlineCompletionTriggerKind =
+                 types.InlineCompletionTriggerKind.Automatic) -> types.InlineCompletionList:
     result = await client.text_document_inline_completion_async(types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri),
         position=types.Position(line, character),
-        context=types.InlineCompletionContext(types.InlineCompletionTriggerKind.Automatic)))
+        context=types.InlineCompletionContext(trigger)))
     assert isinstance(result, types.InlineCompletionList)
     return result
 
@@ -118,6 +119,25 @@ async def test_inline_completion_of_a_function_body_is_valid_python(client: Lang
     new_text = apply("\n".join(text), item)
     ast.parse(new_text)  # the suggestion leaves the module syntactically valid
     assert "return" in new_text or "math" in new_text
+
+
+async def test_inside_a_word_only_a_key_press_asks_the_model(client: LanguageClient):
+    """Typing inside a word is editing: nothing is generated. Asked for with a key
+    (Invoked), the model writes the rest of the line there."""
+    open_document(client, SOURCE.replace("print(area_of_circle(2.0))", "print(area_of(2.0))"))
+    cursor = (8, len("    print(area_o"))
+
+    async def generations() -> int:
+        return plain(await client.protocol.send_request_async("refact/stats", {}))[
+            "generations"]
+
+    before = await generations()
+    assert not (await inline(client, *cursor)).items
+    assert await generations() == before
+    asked = await inline(client, *cursor, trigger=types.InlineCompletionTriggerKind.Invoked)
+    assert await generations() > before
+    for item in asked.items:  # each one starts at the cursor
+        assert item.range.start == types.Position(*cursor)
 
 
 async def test_plain_completion_returns_the_same_suggestion_with_a_text_edit(

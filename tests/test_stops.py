@@ -39,18 +39,28 @@ def stream(plan: stops.Plan, raw: str, seconds_per_token: float = 0.0) -> str | 
 
 # -- decide ----------------------------------------------------------------------------
 
-def test_no_completion_inside_a_word():
+def test_no_completion_inside_a_word_while_typing_the_rest_of_the_line_when_asked():
     plan = plan_at("    total = val|ue + 1\n")
     assert plan.mode == stops.Mode.NONE
+    asked = plan_at("    total = val|ue + 1\n", trigger=stops.Trigger.INVOKED)
+    assert (asked.mode, asked.line_suffix, asked.heal) == (stops.Mode.SINGLE, "ue + 1", "")
 
 
-def test_no_completion_in_the_indentation_of_a_line_of_code():
+def test_no_completion_in_the_indentation_of_a_line_of_code_while_typing():
     assert plan_at("def f():\n  |  return 1\n").mode == stops.Mode.NONE
+    asked = plan_at("def f():\n  |  return 1\n", trigger=stops.Trigger.INVOKED)
+    assert (asked.mode, asked.heal) == (stops.Mode.SINGLE, "  ")  # the model re-writes it
+    # The cursor is at no level: the model's indentation goes on from it.
+    asked = plan_at("def f(n):\n |**2\n", trigger=stops.Trigger.INVOKED)
+    assert stops.finish(asked, "    return n**2\n", ended=True) == \
+        stops.Suggestion("   return n**2", replaces_line_suffix=True)
 
 
-def test_no_completion_in_a_comment_unless_asked():
+def test_no_completion_in_a_comment_unless_set_or_asked():
     assert plan_at("# compute the |\n", "comment").mode == stops.Mode.NONE
     assert plan_at("# compute the |\n", "comment", complete_in_comments=True).mode == \
+        stops.Mode.SINGLE
+    assert plan_at("# compute the |\n", "comment", trigger=stops.Trigger.INVOKED).mode == \
         stops.Mode.SINGLE
 
 

@@ -54,13 +54,18 @@ def candidates(root: Path, language: str) -> list[Sample]:
     """Every qualifying line of the project's non-test files, one per (file, line)."""
     root = root.resolve()
     found: dict[tuple[str, int], Sample] = {}
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or not path.name.endswith(SUFFIXES[language]) \
-                or _is_test(path.relative_to(root)) or path.name.endswith(".d.ts"):
-            continue
+    for path in source_files(root, language):
         for sample in file_candidates(root, path, language):
             found.setdefault((sample.path, sample.line), sample)
     return list(found.values())
+
+
+def source_files(root: Path, language: str) -> list[Path]:
+    """The project's source files of `language`, tests and type declarations left out,
+    in path order."""
+    return [path for path in sorted(root.rglob("*"))
+            if path.is_file() and path.name.endswith(SUFFIXES[language])
+            and not _is_test(path.relative_to(root)) and not path.name.endswith(".d.ts")]
 
 
 def choose(samples: list[Sample], limit: int, seed: int) -> list[Sample]:
@@ -77,7 +82,7 @@ def file_candidates(root: Path, path: Path, language: str) -> Iterator[Sample]:
     imported = _python_imports(root, path, text) if language == "python" \
         else _typescript_imports(path, text)
     import_lines = {number for item in imported for number in item.lines}
-    code = _code_names(text, language)
+    code = code_names(text, language)
     for item in imported:
         line = first_use(lines, item.name, import_lines)
         if line is None or item.name not in code.get(line, ()):
@@ -106,7 +111,7 @@ def _is_test(relative: Path) -> bool:
         or ".spec." in relative.name or relative.name == "conftest.py"
 
 
-def _code_names(text: str, language: str) -> dict[int, set[str]]:
+def code_names(text: str, language: str) -> dict[int, set[str]]:
     """Identifiers by line (0-based) outside comments and strings."""
     names: dict[int, set[str]] = {}
     if language == "python":

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from lsprotocol import types
+
 from benchmarks.busy import busy
 from benchmarks.humaneval_infill import execute, tasks
 from benchmarks.humaneval_infill.client import Editor
@@ -86,7 +88,9 @@ async def run(samples: dict[str, list[Task]], args: argparse.Namespace, settings
               log: TextIO | None) -> list[Score]:
     """Each task through each system in turn; returns the scores per system and kind."""
     systems = args.systems.split(",")
-    editor = Editor(args.model, settings, args.think_s) if "server" in systems else None
+    trigger = types.InlineCompletionTriggerKind[args.trigger.capitalize()]
+    editor = Editor(args.model, settings, args.think_s, trigger) \
+        if "server" in systems else None
     raw = RawModel(_raw_engine(args), args.raw_stops_at_cut) if "raw" in systems else None
     fills: list[tuple[dict[str, str], Fill]] = []  # (system name by kind, fill)
     if editor:
@@ -217,6 +221,10 @@ def main() -> None:
                              "with the hole and ask at once")
     parser.add_argument("--settings", default="{}",
                         help="more server settings, as JSON (initializationOptions)")
+    parser.add_argument("--trigger", choices=("invoked", "automatic"), default="invoked",
+                        help="how the server is asked: invoked (a key press where the "
+                             "person put the cursor) or automatic (as while typing: nothing "
+                             "inside a word or in the indentation of a line of code)")
     parser.add_argument("--systems", default="server,raw",
                         help="server, raw, or both (comma-separated)")
     parser.add_argument("--engine-url",

@@ -22,9 +22,13 @@ class Editor:
     asked about at once: a cold start.
     """
 
-    def __init__(self, model: str, settings: dict[str, Any], think_s: float) -> None:
+    def __init__(self, model: str, settings: dict[str, Any], think_s: float,
+                 trigger: types.InlineCompletionTriggerKind =
+                 types.InlineCompletionTriggerKind.Invoked) -> None:
+        """`trigger`: how the completion is asked for (Invoked: a key press; Automatic:
+        while typing, when the server shows nothing inside a word or in indentation)."""
         self.session = replay.Editor(["--model", model], settings, name="humaneval-infill")
-        self.think_s = think_s
+        self.think_s, self.trigger = think_s, trigger
         self.count = 0
         # what the model said of the last suggestion shown (confidence.py), for the
         # gate's calibration; None where it came from the cache or nothing was shown
@@ -50,7 +54,7 @@ class Editor:
         before = await self.session.stats()
         cursor = types.Position(task.line, task.character)
         started = time.perf_counter()
-        result = await self.session.ask(uri, cursor)
+        result = await self.session.ask(uri, cursor, trigger=self.trigger)
         seconds = time.perf_counter() - started
         after = await self.session.stats()
         tokens = after["generated_tokens"] - before["generated_tokens"]
