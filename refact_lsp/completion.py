@@ -47,6 +47,7 @@ class Rung:
 JUMP_RUNGS = (Rung(128, 32, enclosing=True), Rung(384, 128, enclosing=True),
               Rung(768, 256, enclosing=False))
 MIN_PREFIX_TOKENS = 16  # the repository's snippets leave the prefix at least this
+WARM_KEY = "warm:"  # a running warm-up's key: this and its document's uri
 MAX_REGION_CHARS = 4000  # a longer cursor region is cut: its start moves closer
 TOP_LEVEL_LINE = re.compile(r"^\S", re.MULTILINE)
 
@@ -422,14 +423,17 @@ class Worker:
                 self._lock.notify()
 
     def supersede(self, key: str) -> None:
-        """Drop the queued job for `key` and stop the running one."""
+        """Drop the queued job and warm-up for `key` (a document's uri) and stop the
+        running ones: they are for text that changed or a document that closed."""
         with self._lock:
             queued = self._queue.pop(key, None)
             if queued:
                 _settle(queued[1])
-            running = self._running.get(key)
-            if running:
-                running.cancel.set()
+            if self._warm is not None and self._warm.uri == key:
+                self._warm = None
+            for running_key in (key, WARM_KEY + key):
+                if (running := self._running.get(running_key)) is not None:
+                    running.cancel.set()
 
     def _next(self) -> tuple[str, Job, concurrent.futures.Future | None] | None:
         with self._lock:
@@ -441,7 +445,7 @@ class Worker:
                 return self._take(next((key for key, (job, _) in self._queue.items()
                                         if not _long(job)), next(iter(self._queue))))
             job, self._warm = self._warm, None
-            key = "warm:" + job.uri
+            key = WARM_KEY + job.uri
             self._running[key] = job
             return key, job, None
 

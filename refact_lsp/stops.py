@@ -50,6 +50,7 @@ OPENERS, CLOSERS = "([{", ")]}"
 JUMP = re.compile(r"(return|raise|break|continue|throw|goto)\b")
 LOOP = re.compile(r"(\S.{1,15}?)\1{7,}$")  # a short piece written eight times in a row
 SUFFIX_LINES = 6  # lines after the cursor that the output is compared with
+ANCHOR_CHARS = 12  # the start of the code after the cursor that a bridge must write
 # A comment that only stands for code ("# ...", "// …"): a small model's way of not knowing.
 PLACEHOLDER = re.compile(r"\s*(#|//|--|;|/\*)\s*(\.\.\.|…)+\s*(\*/)?\s*")
 
@@ -66,6 +67,9 @@ class Plan:
     heal: str = ""  # indentation left out of the prompt that the output must start with
     min_indent: int = 0  # lines indented less than this end a block completion
     blank_line_ends: bool = True  # a blank line ends the completion
+    # Mid-line, asked for: where no single line fits, the completion may run over lines
+    # until it meets the code after the cursor (a bridge), and is cut where it does.
+    bridges: bool = False
     max_lines: int = 8
     time_budget_ms: int = 1000
     language: Language | None = None  # the grammar that syntax-checks a suggestion
@@ -77,6 +81,11 @@ class Plan:
     @functools.cached_property
     def line_prefix(self) -> str:
         return line_around(self.before, self.after)[0]
+
+    @functools.cached_property
+    def anchor(self) -> str:
+        """The start of the text after the cursor, which a bridge ends by writing."""
+        return self.after[:ANCHOR_CHARS]
 
     @functools.cached_property
     def next_lines(self) -> tuple[str, ...]:
@@ -132,7 +141,8 @@ def decide(before: str, after: str, situation: Situation = Situation.CODE, *,
         return Plan(Mode.NONE, "in the indentation of a line of code", **base)
     heal = line_prefix if line_prefix and not line_prefix.strip() else ""
     if line_suffix.strip() or situation in (Situation.COMMENT, Situation.STRING):
-        return Plan(Mode.SINGLE, "the line goes on after the cursor", heal=heal, **base)
+        return Plan(Mode.SINGLE, "the line goes on after the cursor", heal=heal,
+                    bridges=not typing and any(map(is_word_char, line_suffix)), **base)
     indent = indent_width(line_prefix)
     following = _next_indent(after) or 0
     # Where code follows in the same definition, the completion is one part of it and a
@@ -239,10 +249,25 @@ class Stopper:
         self.clock = clock
         self.deadline: float | None = None
         self.length_at_deadline: int | None = None
+        self.first_line_fits: bool | None = None  # known once the first line is written
+
+    def _bridging(self, text: str) -> bool:
+        """Whether generation goes on past the first line to meet the code after the
+        cursor: the plan allows it and the first line alone would show nothing."""
+        if not self.plan.bridges or "\n" not in text:
+            return False
+        if self.first_line_fits is None:
+            self.first_line_fits = _one_line(self.plan, text.split("\n")[0]) is not None
+        return not self.first_line_fits
 
     def __call__(self, raw: str) -> bool:
         text = visible(self.plan, raw)
-        if text is None or cut_index(self.plan, text) is not None:
+        if text is None:
+            return True
+        if self._bridging(text):
+            if _meets(self.plan, text) is not None or text.count("\n") >= self.plan.max_lines:
+                return True
+        elif cut_index(self.plan, text) is not None:
             return True
         now = self.clock()
         if self.deadline is None:
@@ -276,20 +301,54 @@ def finish(plan: Plan, raw: str, ended: bool) -> Suggestion | None:
     text = visible(plan, raw)
     if text is None or plan.mode == Mode.NONE:
         return None
+    if plan.mode == Mode.SINGLE:
+        return _one_line(plan, text.split("\n")[0]) or _bridge(plan, text)
     index = cut_index(plan, text + "\n" if ended else text)  # its end ends its last line
     if index is not None:
         text = text[:index]
     elif not ended and "\n" in text:
         text = text[:text.rindex("\n")]
     text = text.rstrip()
-    if plan.mode == Mode.SINGLE:
-        suggestion = _fit_line(text.split("\n")[0], plan.line_suffix)
-    else:
-        suggestion = Suggestion(_drop_closers(text, plan.after), replaces_line_suffix=False)
-    suggestion = _parsable(plan, suggestion) if suggestion else None
+    suggestion = Suggestion(_drop_closers(text, plan.after), replaces_line_suffix=False)
+    return _shown(_parsable(plan, suggestion))
+
+
+def _one_line(plan: Plan, line: str) -> Suggestion | None:
+    """A one-line suggestion that agrees with the rest of the line and parses."""
+    suggestion = _fit_line(line.rstrip(), plan.line_suffix)
+    return _shown(_parsable(plan, suggestion) if suggestion else None)
+
+
+def _meets(plan: Plan, text: str) -> int | None:
+    """Where the output starts writing the text after the cursor, if it does."""
+    index = text.find(plan.anchor) if plan.anchor.strip() else -1
+    return index if index > 0 else None
+
+
+def _bridge(plan: Plan, text: str) -> Suggestion | None:
+    """The output up to where it meets the code after the cursor, where the plan lets a
+    completion run over lines and the file parses no worse with it."""
+    end = _meets(plan, text) if plan.bridges else None
+    if end is None or not text[:end].strip():
+        return None
+    suggestion = Suggestion(text[:end], replaces_line_suffix=False)
+    if plan.language is not None:
+        parser = Parser(plan.language)
+
+        def errors(middle: str) -> int:
+            source = (plan.before + middle + plan.after).encode("utf-8", "surrogatepass")
+            return _count_errors(parser.parse(source).root_node)
+
+        if errors(suggestion.text) > errors(""):
+            return None
+    return _shown(suggestion)
+
+
+def _shown(suggestion: Suggestion | None) -> Suggestion | None:
+    """None for a placeholder for code, which is nothing to show."""
     if suggestion is None or all(PLACEHOLDER.fullmatch(line)
                                  for line in suggestion.text.split("\n") if line.strip()):
-        return None  # a placeholder for code is nothing to show
+        return None
     return suggestion
 
 

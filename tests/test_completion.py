@@ -269,6 +269,30 @@ def test_warm_ups_run_when_idle_and_yield_to_a_request() -> None:
         worker.close()
 
 
+def test_closing_or_editing_a_document_stops_its_warm_up() -> None:
+    comp, engine = completer("    return 1\n\n")
+    warm_started, stopped = threading.Event(), threading.Event()
+
+    def slow_warm(prompt: Any, cancel: threading.Event, short_prompts: Any = ()) -> int:
+        warm_started.set()
+        if cancel.wait(5):
+            stopped.set()
+        return 0
+
+    engine.warm = slow_warm  # type: ignore[method-assign]
+    worker = Worker(comp.run)
+    try:
+        doc = document()
+        worker.warm(job_for(comp, doc, warm=True))
+        assert warm_started.wait(5)
+        worker.supersede(document(uri="file:///other.py").uri)  # another document: no
+        assert not stopped.wait(0.2)
+        worker.supersede(doc.uri)
+        assert stopped.wait(5)
+    finally:
+        worker.close()
+
+
 # -- the service (no LSP) -----------------------------------------------------------------
 
 

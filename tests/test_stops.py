@@ -291,6 +291,28 @@ def test_a_single_line_that_breaks_the_file_is_not_shown():
     assert stops.finish(plan_at("x = foo(|)\n"), "a b c d", ended=True) is None
 
 
+# A span taken out of the middle of code, as HumanEval's random-span tasks take it: the
+# line goes on with the rest of a word two lines further down.
+SPAN = "def f(arr):\n    if not arr: return None|rod * sum(arr)\n"
+BRIDGE = "\n    prod = len(arr)\n    return prod * sum(arr)\n"
+
+
+def test_asked_for_mid_line_a_completion_runs_over_lines_to_meet_the_code_after_it():
+    asked = plan_at(SPAN, trigger=stops.Trigger.INVOKED)
+    assert asked.bridges
+    assert stream(asked, BRIDGE) == "\n    prod = len(arr)\n    return p"  # met the code
+    assert stream(plan_at(SPAN), BRIDGE) is None  # typing inside a word: nothing
+
+
+def test_a_bridge_that_never_meets_the_code_or_breaks_the_file_is_not_shown():
+    asked = plan_at(SPAN, trigger=stops.Trigger.INVOKED)
+    assert stream(asked, "\n    prod = 1\n    x = 2\n" * 4) is None
+    assert stream(asked, "\n    prod = len(arr\n    return prod * sum(arr)\n") is None
+    # A first line that fits is shown alone, as when typing.
+    fits = plan_at("x = foo(|bar)\n", trigger=stops.Trigger.INVOKED)
+    assert stream(fits, "1, \nbar)\n") == "1,"
+
+
 def test_without_a_grammar_the_indentation_rules_still_apply():
     plan = plan_at("def f(n):\n    |\n    return n\n", language=None)
     raw = "    if n < 0:\n        n = -n\n    else:\n"
