@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import difflib
 import json
 import random
 import statistics
@@ -35,6 +34,7 @@ from typing import TextIO
 from lsprotocol import types
 
 from benchmarks.crossfile import projects
+from benchmarks.crossfile.run import edit_similarity
 from benchmarks.crossfile.sample import MAX_LINE, code_names, source_files
 from benchmarks.humaneval_infill.client import accept
 from benchmarks.replay import Editor, percentile
@@ -81,8 +81,7 @@ class Outcome:
 
     @property
     def similarity(self) -> float:
-        """Edit similarity, 0 to 100: difflib's ratio (2 * matches / total length)."""
-        return 100 * difflib.SequenceMatcher(None, self.suggested, self.sample.target).ratio()
+        return edit_similarity(self.suggested, self.sample.target)
 
 
 def code_lines(root: Path, project: projects.Project) -> list[Line]:

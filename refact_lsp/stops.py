@@ -433,8 +433,11 @@ def _fits_indentation(plan: Plan, lines: list[str], size: int) -> bool:
 
 
 def _count_errors(node: Node) -> int:
-    """ERROR and MISSING nodes in the tree under `node`."""
+    """ERROR and MISSING nodes in the tree under `node`. A node with an error under it
+    that none of its children shows holds a MISSING token the bindings do not list
+    (Python's `_newline` between two statements run together): one."""
     if not node.has_error and not node.is_missing:
         return 0
-    own = 1 if node.is_error or node.is_missing else 0
-    return own + sum(_count_errors(child) for child in node.children)
+    found = (1 if node.is_error or node.is_missing else 0) \
+        + sum(_count_errors(child) for child in node.children)
+    return max(found, 1)

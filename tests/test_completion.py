@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -246,35 +245,12 @@ def test_a_queued_request_superseded_before_it_runs_is_settled_empty() -> None:
         worker.close()
 
 
-def test_warm_ups_run_when_idle_and_yield_to_a_request() -> None:
+def test_warm_ups_run_when_idle_and_stop_for_a_request_an_edit_or_a_close() -> None:
     comp, engine = completer("    return 1\n\n")
-    warm_started, release = threading.Event(), threading.Event()
+    started, stopped = threading.Event(), threading.Event()
 
     def slow_warm(prompt: Any, cancel: threading.Event, short_prompts: Any = ()) -> int:
-        warm_started.set()
-        while not cancel.is_set() and not release.is_set():
-            time.sleep(0.001)
-        return 0 if cancel.is_set() else 1
-
-    engine.warm = slow_warm  # type: ignore[method-assign]
-    worker = Worker(comp.run)
-    try:
-        doc = document()
-        worker.warm(job_for(comp, doc, warm=True))
-        assert warm_started.wait(5)
-        answer = worker.submit(doc.uri, job_for(comp, doc))  # stops the warm-up
-        assert answer.result(5).text == "return 1"
-        assert not release.is_set()
-    finally:
-        worker.close()
-
-
-def test_closing_or_editing_a_document_stops_its_warm_up() -> None:
-    comp, engine = completer("    return 1\n\n")
-    warm_started, stopped = threading.Event(), threading.Event()
-
-    def slow_warm(prompt: Any, cancel: threading.Event, short_prompts: Any = ()) -> int:
-        warm_started.set()
+        started.set()
         if cancel.wait(5):
             stopped.set()
         return 0
@@ -284,11 +260,18 @@ def test_closing_or_editing_a_document_stops_its_warm_up() -> None:
     try:
         doc = document()
         worker.warm(job_for(comp, doc, warm=True))
-        assert warm_started.wait(5)
-        worker.supersede(document(uri="file:///other.py").uri)  # another document: no
+        assert started.wait(5)
+        worker.supersede(document(uri="file:///other.py").uri)  # another document's edit
         assert not stopped.wait(0.2)
-        worker.supersede(doc.uri)
+        worker.supersede(doc.uri)  # this document edited or closed
         assert stopped.wait(5)
+        started.clear()
+        stopped.clear()
+        worker.warm(job_for(comp, doc, warm=True))
+        assert started.wait(5)
+        answer = worker.submit(doc.uri, job_for(comp, doc))  # stops the warm-up
+        assert answer.result(5).text == "return 1"
+        assert stopped.is_set()
     finally:
         worker.close()
 

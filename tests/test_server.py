@@ -140,6 +140,24 @@ async def test_inside_a_word_only_a_key_press_asks_the_model(client: LanguageCli
         assert item.range.start == types.Position(*cursor)
 
 
+async def test_asked_for_in_a_gap_of_code_the_completion_runs_over_lines_to_close_it(
+        client: LanguageClient):
+    """A piece from the middle of one line to the middle of the next is gone (`val|al`):
+    asked for there, the model writes over the line end and is cut where it meets the
+    code after the cursor; the file parses again."""
+    source = "def main():\n    values = [1, 2, 3]\n    total = sum(values)\n    print(total)\n"
+    gap = source[:source.index("ues = [")] + source[source.index("al = sum"):]
+    open_document(client, gap)
+    result = await inline(client, 1, len("    val"),
+                          trigger=types.InlineCompletionTriggerKind.Invoked)
+    assert result.items, "nothing suggested"
+    item = result.items[0]
+    assert "\n" in item.insert_text and item.range.start == item.range.end
+    filled = apply(gap, item)
+    ast.parse(filled)
+    assert "    total = sum(values)\n" in filled
+
+
 async def test_plain_completion_returns_the_same_suggestion_with_a_text_edit(
         client: LanguageClient):
     open_document(client)

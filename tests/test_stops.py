@@ -289,6 +289,10 @@ def test_a_single_line_fits_the_rest_of_its_line(source, raw, text, replaces):
 
 def test_a_single_line_that_breaks_the_file_is_not_shown():
     assert stops.finish(plan_at("x = foo(|)\n"), "a b c d", ended=True) is None
+    # Two statements run together: the parser's only trace is a MISSING newline.
+    asked = plan_at("def main():\n    val|al = sum(values)\n    print(total)\n",
+                    trigger=stops.Trigger.INVOKED)
+    assert stops.finish(asked, "ues = [1, 2, 3, 4, 5]", ended=True) is None
 
 
 # A span taken out of the middle of code, as HumanEval's random-span tasks take it: the

@@ -55,14 +55,18 @@ class Outcome:
 
     @property
     def similarity(self) -> float:
-        """Edit similarity, 0 to 100: difflib's ratio (2 * matches / total length)."""
-        return 100 * difflib.SequenceMatcher(None, self.line, self.sample.target).ratio()
+        return edit_similarity(self.line, self.sample.target)
 
     @property
     def named(self) -> bool:
         """Whether the suggested line holds the imported name (as a word)."""
         return re.search(rf"(?<![\w$]){re.escape(self.sample.name)}(?![\w$])",
                          self.line) is not None
+
+
+def edit_similarity(line: str, target: str) -> float:
+    """Edit similarity, 0 to 100: difflib's ratio (2 * matches / total length)."""
+    return 100 * difflib.SequenceMatcher(None, line, target).ratio()
 
 
 @contextlib.contextmanager
