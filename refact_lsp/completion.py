@@ -220,13 +220,7 @@ class Completer:
             self.stats.warmed_tokens += self.engine.warm(job.prompt, job.cancel,
                                                          job.short_prompts)
             return None
-        generation, ranked = self._attempt(job, job.prompt, job.short_prompts, job.plan)
-        if not ranked and job.unhealed_prompt is not None \
-                and generation.stopped_by != StopReason.CANCELLED:
-            # Nothing fits where the model wrote the indentation itself: give it.
-            generation, ranked = self._attempt(job, job.unhealed_prompt,
-                                               job.short_unhealed_prompts,
-                                               stops.unhealed(job.plan))
+        generation, ranked = self._attempts(job)
         if generation.stopped_by == StopReason.CANCELLED:
             return Result("", job.start, job.start, StopReason.CANCELLED, generation)
         log.debug("generation %r stopped by %s: %d/%d prompt tokens reused, %d generated, "
@@ -245,8 +239,25 @@ class Completer:
         return Result(choices[0].text, job.start, choices[0].end, generation.stopped_by,
                       generation, tuple(choices[1:]))
 
+    def _attempts(self, job: Job) -> tuple[Generation, list[stops.Suggestion]]:
+        """The prompt as prepared; where the model only wrote the next line again (it took
+        the hole for empty), once more with that line ruled out as its start; where
+        nothing fits still, the prompt with the cursor's indentation (stops.unhealed)."""
+        generation, ranked = self._attempt(job, job.prompt, job.short_prompts, job.plan)
+        repeated = stops.repeated_line(job.plan, generation.text)
+        if not ranked and repeated and generation.stopped_by != StopReason.CANCELLED:
+            generation, ranked = self._attempt(job, job.prompt, job.short_prompts, job.plan,
+                                               avoid_line=repeated)
+        if not ranked and job.unhealed_prompt is not None \
+                and generation.stopped_by != StopReason.CANCELLED:
+            generation, ranked = self._attempt(job, job.unhealed_prompt,
+                                               job.short_unhealed_prompts,
+                                               stops.unhealed(job.plan))
+        return generation, ranked
+
     def _attempt(self, job: Job, prompt: Prompt, short_prompts: tuple[Prompt, ...],
-                 plan: stops.Plan) -> tuple[Generation, list[stops.Suggestion]]:
+                 plan: stops.Plan, avoid_line: str = ""
+                 ) -> tuple[Generation, list[stops.Suggestion]]:
         more = tuple(stops.Stopper(plan) for _ in range(self.settings.candidates - 1))
         generation = self.engine.generate(GenerationRequest(
             prompt=prompt, max_tokens=job.max_tokens, should_stop=stops.Stopper(plan),
@@ -255,7 +266,7 @@ class Completer:
             candidate_temperature=self.settings.candidate_temperature,
             short_prompts=short_prompts, awaited=plan.mode == stops.Mode.MULTI
             and not plan.line_prefix.strip(), heal_text=job.heal_text,
-            lookup=self.settings.prompt_lookup))
+            lookup=self.settings.prompt_lookup, avoid_line=avoid_line))
         self._count(generation)
         ranked = _ranked(plan, [generation, *generation.alternatives],
                          self.settings.min_confidence)

@@ -178,6 +178,15 @@ def visible(plan: Plan, raw: str) -> str | None:
     return None
 
 
+def repeated_line(plan: Plan, raw: str) -> str:
+    """The line after the cursor's, where the output's first line is that line again
+    (the model took the hole for empty: `_repeats_suffix` cuts it to nothing); "" where
+    it is not."""
+    text = visible(plan, raw)
+    first = text.split("\n")[0].strip() if text else ""
+    return first if first and plan.next_lines[:1] == (first,) else ""
+
+
 def unhealed(plan: Plan) -> Plan:
     """The plan for a prompt that ends with the cursor's indentation.
 

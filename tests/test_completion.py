@@ -54,6 +54,14 @@ def test_a_block_is_generated_healed_trimmed_and_placed_at_the_cursor() -> None:
     assert result.reason == StopReason.STOP  # the stop rule ended it at the blank line
 
 
+def test_a_model_that_only_writes_the_next_line_again_is_asked_once_more_without_it() -> None:
+    source = "def area(width, height):\n    \n    return size\n"
+    comp, engine = completer("    return size\n", "    size = width * height\n")
+    result = run(comp, document(source), Position(1, 4))
+    assert result.text == "size = width * height"
+    assert [request.avoid_line for request in engine.requests] == ["", "return size"]
+
+
 def test_a_model_that_refuses_the_healed_prompt_is_asked_again_with_the_indentation() -> None:
     comp, engine = completer("        x = 1\n", "return width * height\n")
     result = run(comp, document(), BODY)

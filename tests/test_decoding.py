@@ -4,6 +4,7 @@ word be completed as the model tokenizes the word."""
 
 from __future__ import annotations
 
+import dataclasses
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,3 +76,19 @@ def test_a_cursor_inside_a_word_is_healed(engine: LlamaCppEngine) -> None:
                       heal_text=prefix[cut:])
     assert healed[0].startswith("hens"), healed  # "break_on_hyp" + "hens": the name
     assert engine.healing_start(prefix + " ") == len(prefix) + 1  # after a space: none
+
+
+def test_an_avoided_line_is_not_the_start_of_the_output(engine: LlamaCppEngine) -> None:
+    """Told to avoid what it writes first, greedy decoding starts with another word, with
+    and without drafts; the rest of the text is free to use that word later."""
+    for name, line in HOLES[:3]:
+        prefix, suffix = hole(name, line)
+        request = GenerationRequest(
+            prompt=render(engine.template, FimOrder.PSM, prefix, suffix), max_tokens=16,
+            should_stop=lambda text: "\n" in text.strip("\n"))
+        first = engine.generate(request).text.strip().split("\n")[0]
+        assert first
+        for lookup in (False, True):
+            avoided = engine.generate(dataclasses.replace(
+                request, avoid_line=first, lookup=lookup)).text.strip()
+            assert avoided and not first.startswith(avoided.split()[0]), (first, avoided)

@@ -28,3 +28,9 @@ def test_the_first_tokens_must_write_the_removed_text_again() -> None:
     done = Healing(b"buf", index)
     done.wrote(b"buffer")  # longer than what was removed: the constraint is met
     assert not done.active
+
+
+def test_the_tokens_that_would_begin_a_line_whatever_their_whitespace() -> None:
+    """What an avoided line rules out as the output's first word (GenerationRequest)."""
+    index = PieceIndex([b"", b"re", b" return", b"    ", b"resp", b"x", b"return size!"])
+    assert sorted(index.beginning(b"return size")) == [1, 2]  # not "resp", not spaces

@@ -59,6 +59,10 @@ class GenerationRequest:
     # that the output must write first; the returned text never includes it. Engines
     # that cannot constrain their output drop one that does not begin with it.
     heal_text: str = ""
+    # A line the output must not start with: the line after the cursor, which a first
+    # try wrote again (the model took the hole for empty). The embedded engine rules out
+    # the tokens that begin it as the output's first word; other engines ignore it.
+    avoid_line: str = ""
     # Draft tokens looked up in the prompt and verified in one batch (lookup.py): the
     # same greedy output in fewer decode steps, for engines that can.
     lookup: bool = True

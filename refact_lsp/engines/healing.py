@@ -13,6 +13,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
+MAX_PIECE_BYTES = 64  # no token's text is longer
+
 
 class PieceIndex:
     """A vocabulary's token texts (bytes), sorted, for prefix lookups."""
@@ -23,8 +25,11 @@ class PieceIndex:
         self._sorted = [piece for piece, _ in order]
         self._tokens = [token for _, token in order]
         self._exact: dict[bytes, list[int]] = {}
+        self._stripped: dict[bytes, list[int]] = {}  # by the text after their whitespace
         for piece, token in order:
             self._exact.setdefault(piece, []).append(token)
+            if piece.lstrip():
+                self._stripped.setdefault(piece.lstrip(), []).append(token)
 
     def consistent(self, remaining: bytes) -> list[int]:
         """The tokens that can come next while `remaining` is still to be written: those
@@ -35,6 +40,13 @@ class PieceIndex:
         for size in range(1, len(remaining)):
             tokens += self._exact.get(remaining[:size], ())
         return tokens
+
+
+    def beginning(self, text: bytes) -> list[int]:
+        """The tokens whose text, after any leading whitespace, is a beginning of `text`
+        (those that would start writing it)."""
+        return [token for size in range(1, min(len(text), MAX_PIECE_BYTES) + 1)
+                for token in self._stripped.get(text[:size], ())]
 
 
 class Healing:

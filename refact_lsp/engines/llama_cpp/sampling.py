@@ -29,10 +29,13 @@ class Candidate:
     """One generation in progress: its text so far and, once it ended, why."""
 
     def __init__(self, should_stop: StopCheck, temperature: float,
-                 healing: Healing | None = None) -> None:
+                 healing: Healing | None = None, avoided: Sequence[int] = ()) -> None:
+        """`avoided`: tokens ruled out until the output has written something other than
+        whitespace (GenerationRequest.avoid_line)."""
         self.should_stop = should_stop
         self.temperature = temperature
         self.healing = healing
+        self.avoided = list(avoided)
         self.skip = len(healing.remaining) if healing else 0  # output bytes to re-write
         self.out = bytearray()
         self.tokens = 0
@@ -58,6 +61,9 @@ class Candidate:
                 self.stopped_by = StopReason.EOS
                 return None
             logits = _only(logits, allowed)
+        elif self.avoided and not self.out.strip():
+            logits = logits.copy()
+            logits[self.avoided] = -np.inf
         token, logprob = pick(logits, self.temperature, rng)
         if vocab.ends(token):
             self.stopped_by = StopReason.EOS
@@ -93,7 +99,8 @@ def sample(cache: KvCache, vocab: Vocabulary, request: GenerationRequest,
     prompt is in sequence `seq`: MAIN (completions) or CHAT (one candidate)."""
     candidates = [Candidate(check, request.temperature if index == 0
                             else request.candidate_temperature,
-                            vocab.healing(request.heal_text))
+                            vocab.healing(request.heal_text),
+                            vocab.beginning(request.avoid_line))
                   for index, check in enumerate(checks)]
     if len(candidates) == 1 and request.temperature <= 0 and request.lookup:
         return [_greedy_with_drafts(cache, vocab, request, candidates[0], prompt, seq)]

@@ -99,6 +99,11 @@ class Vocabulary:
         """The constraint that has the output write `removed` again; None for nothing."""
         return Healing(_utf8(removed), self._piece_index()) if removed else None
 
+    def beginning(self, line: str) -> list[int]:
+        """The tokens that would start writing `line` (stripped) as the output's first
+        word, whatever whitespace they carry."""
+        return self._piece_index().beginning(_utf8(line.strip())) if line.strip() else []
+
     def _piece_index(self) -> PieceIndex:
         """Every token's text, indexed once (about a second for 150,000 tokens)."""
         with self._pieces_lock:
