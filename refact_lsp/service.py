@@ -201,6 +201,7 @@ class CompletionService:
         self._follow_workspace_setting()
 
     def _follow_workspace_setting(self) -> None:
+        """Start or drop the repository as `workspaceContext` says; the completer sees it."""
         self.workspace.follow(self.settings.workspace_context)
         if (completer := self.loaded_completer()) is not None:
             completer.repository = self.workspace.repository

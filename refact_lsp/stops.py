@@ -343,12 +343,8 @@ def _bridge(plan: Plan, text: str) -> Suggestion | None:
     suggestion = Suggestion(text[:end], replaces_line_suffix=False)
     if plan.language is not None:
         parser = Parser(plan.language)
-
-        def errors(middle: str) -> int:
-            source = (plan.before + middle + plan.after).encode("utf-8", "surrogatepass")
-            return _count_errors(parser.parse(source).root_node)
-
-        if errors(suggestion.text) > errors(""):
+        if _errors(parser, plan, suggestion.text, plan.after) > \
+                _errors(parser, plan, "", plan.after):
             return None
     return _shown(suggestion)
 
@@ -415,14 +411,9 @@ def _parsable(plan: Plan, suggestion: Suggestion) -> Suggestion | None:
     replaced = plan.line_suffix if suggestion.replaces_line_suffix else ""
     after = plan.after[len(replaced):]
     parser = Parser(plan.language)
-
-    def errors(middle: str) -> int:
-        source = (plan.before + middle + after).encode("utf-8", "surrogatepass")
-        return _count_errors(parser.parse(source).root_node)
-
-    counts = [errors(cut) for cut in cuts]
+    counts = [_errors(parser, plan, cut, after) for cut in cuts]
     fewest = min(counts)
-    if fewest > errors(replaced):
+    if fewest > _errors(parser, plan, replaced, after):
         return None
     return Suggestion(cuts[counts.index(fewest)], suggestion.replaces_line_suffix)
 
@@ -439,6 +430,13 @@ def _fits_indentation(plan: Plan, lines: list[str], size: int) -> bool:
     if JUMP.match(last) and following == indent:
         return False
     return last.endswith(BLOCK_OPENERS) == (following is not None and following > indent)
+
+
+def _errors(parser: Parser, plan: Plan, middle: str, after: str) -> int:
+    """Syntax errors in the file with `middle` between the text before the cursor and
+    `after`."""
+    source = (plan.before + middle + after).encode("utf-8", "surrogatepass")
+    return _count_errors(parser.parse(source).root_node)
 
 
 def _count_errors(node: Node) -> int:
