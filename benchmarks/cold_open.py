@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import random
 import statistics
 import sys
 import time
@@ -35,7 +34,7 @@ from lsprotocol import types
 
 from benchmarks.crossfile import projects
 from benchmarks.crossfile.run import edit_similarity
-from benchmarks.crossfile.sample import MAX_LINE, code_names, source_files
+from benchmarks.crossfile.sample import MAX_LINE, choose, code_names, source_files
 from benchmarks.humaneval_infill.client import accept
 from benchmarks.replay import Editor, percentile
 from refact_lsp.engines.base import GenerationRequest
@@ -99,12 +98,6 @@ def code_lines(root: Path, project: projects.Project) -> list[Line]:
                                   original[:len(original) - len(original.lstrip())],
                                   original.strip()))
     return found
-
-
-def drawn(lines: list[Line], limit: int, seed: int) -> list[Line]:
-    """`limit` lines drawn with `seed`, in file order."""
-    chosen = random.Random(seed).sample(range(len(lines)), min(limit, len(lines)))
-    return [lines[index] for index in sorted(chosen)]
 
 
 class RawModel:
@@ -203,7 +196,7 @@ def chosen_lines(args: argparse.Namespace) -> list[tuple[Line, str]]:
             continue
         root = projects.unpacked(project)
         lines = code_lines(root, project)
-        mine = drawn(lines, args.limit, args.seed)
+        mine = choose(lines, args.limit, args.seed)
         print(f"{project.name} ({project.language}, released {project.released}): "
               f"{len(mine)} of {len(lines)} lines of code, in "
               f"{len({line.path for line in mine})} files")

@@ -184,7 +184,7 @@ def repeated_line(plan: Plan, raw: str) -> str:
     it is not."""
     text = visible(plan, raw)
     first = text.split("\n")[0].strip() if text else ""
-    return first if first and plan.next_lines[:1] == (first,) else ""
+    return first if first and _repeats_suffix(plan, first, 0) else ""
 
 
 def unhealed(plan: Plan) -> Plan:

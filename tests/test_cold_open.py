@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cold_open import RAW, SERVER, code_lines, drawn, rows, run
+from benchmarks.cold_open import RAW, SERVER, code_lines, rows, run
 from benchmarks.crossfile.projects import Project
+from benchmarks.crossfile.sample import choose
 from tests.support.tiny_gguf import write_tiny_refact_gguf
 
 SOURCE = '''"""A module: this docstring is no line of code."""
@@ -48,16 +49,16 @@ def test_every_line_of_code_and_nothing_else_is_drawn(tmp_path: Path):
     assert {line.path for line in lines} == {"app.py"}  # tests are left out
     total = next(line for line in lines if line.target == "total = 0")
     assert total.indent == "    " and total.document(SOURCE).split("\n")[total.line] == "    "
-    assert drawn(lines, 3, seed=1) == drawn(lines, 3, seed=1)
-    assert drawn(lines, 3, seed=1) != drawn(lines, 3, seed=2)
-    assert [line.line for line in drawn(lines, 6, 0)] == sorted(line.line for line in lines)
+    assert choose(lines, 3, seed=1) == choose(lines, 3, seed=1)
+    assert choose(lines, 3, seed=1) != choose(lines, 3, seed=2)
+    assert [line.line for line in choose(lines, 6, 0)] == sorted(line.line for line in lines)
 
 
 @pytest.mark.model
 def test_a_short_run_of_the_server_and_the_raw_model(tmp_path: Path):
     """The tiny model writes noise: what is checked is the run, not the figures."""
     model = write_tiny_refact_gguf(tmp_path / "tiny.gguf")
-    lines = drawn(code_lines(project(tmp_path / "demo"), PROJECT), 2, 0)
+    lines = choose(code_lines(project(tmp_path / "demo"), PROJECT), 2, 0)
     args = argparse.Namespace(model=str(model), threads=1, server_only=False, verbose=False,
                               settings=json.dumps({"maxTokens": 8}))
     log = io.StringIO()

@@ -16,9 +16,10 @@ import io
 import random
 import re
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 SUFFIXES = {"python": (".py",), "typescript": (".ts", ".tsx")}
 TS_EXTENSIONS = (".ts", ".tsx", "/index.ts", "/index.tsx")
@@ -68,7 +69,20 @@ def source_files(root: Path, language: str) -> list[Path]:
             and not _is_test(path.relative_to(root)) and not path.name.endswith(".d.ts")]
 
 
-def choose(samples: list[Sample], limit: int, seed: int) -> list[Sample]:
+class Located(Protocol):
+    """A line of a project's file: what a draw is ordered by."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def line(self) -> int: ...
+
+
+L = TypeVar("L", bound=Located)
+
+
+def choose(samples: Sequence[L], limit: int, seed: int) -> list[L]:
     """`limit` samples drawn with `seed`, in the project's file order."""
     ordered = sorted(samples, key=lambda s: (s.path, s.line))
     drawn = random.Random(seed).sample(ordered, min(limit, len(ordered)))

@@ -41,7 +41,6 @@ class PieceIndex:
             tokens += self._exact.get(remaining[:size], ())
         return tokens
 
-
     def beginning(self, text: bytes) -> list[int]:
         """The tokens whose text, after any leading whitespace, is a beginning of `text`
         (those that would start writing it)."""

@@ -35,7 +35,7 @@ class Candidate:
         self.should_stop = should_stop
         self.temperature = temperature
         self.healing = healing
-        self.avoided = list(avoided)
+        self.avoided = list(avoided)  # a list: numpy reads a tuple as several axes
         self.skip = len(healing.remaining) if healing else 0  # output bytes to re-write
         self.out = bytearray()
         self.tokens = 0
@@ -97,10 +97,10 @@ def sample(cache: KvCache, vocab: Vocabulary, request: GenerationRequest,
     """Generate after the prompt the cache holds (`prompt`, its tokens), one candidate
     per stop check: the request's first, the others at its candidate temperature. The
     prompt is in sequence `seq`: MAIN (completions) or CHAT (one candidate)."""
+    avoided = vocab.beginning(request.avoid_line)  # the same for every candidate
     candidates = [Candidate(check, request.temperature if index == 0
                             else request.candidate_temperature,
-                            vocab.healing(request.heal_text),
-                            vocab.beginning(request.avoid_line))
+                            vocab.healing(request.heal_text), avoided)
                   for index, check in enumerate(checks)]
     if len(candidates) == 1 and request.temperature <= 0 and request.lookup:
         return [_greedy_with_drafts(cache, vocab, request, candidates[0], prompt, seq)]
