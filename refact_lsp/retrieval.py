@@ -5,23 +5,27 @@ Pure logic over the workspace index (it reads no file but through the index) and
 buffer of recently visited code that the server feeds.
 
 Ranking, best first:
-1. `Reason.IMPORTED`: names used near the cursor, resolved through the current file's
-   imports to the definitions in the modules they come from (following re-exports such as
-   Python's `__init__` and JavaScript's index files), and names used on a module the file
+1. `Reason.IMPORTED`: the names the current file imports, resolved through its imports to
+   the definitions in the modules they come from (following re-exports such as Python's
+   `__init__` and JavaScript's index files), and names the file uses on a module it
    imports (`np.array`, `pkg.Func`, a C include's declarations);
-2. `Reason.NAMED`: definitions of the other names used near the cursor, from the imported
+2. `Reason.NAMED`: definitions of the other names the file uses, from the imported
    modules first, then from anywhere in the workspace where the name is not too common;
 3. `Reason.SIMILAR`: chunks of recently visited and edited files whose identifiers are
-   most like those around the cursor (Jaccard similarity, as llama.vim's ring buffer and
-   RepoCoder use).
-Nearer names rank first within a tier. Each snippet is a header (a signature, a class's
-first line) plus as much of its body as the budget leaves: every chosen snippet gets its
-header before any gets its body.
+   most like those of the lines before the cursor (Jaccard similarity, as llama.vim's
+   ring buffer and RepoCoder use).
+Within a tier, names used earlier in the file rank first (imports come first). Each
+snippet is a header (a signature, a class's first line) plus as much of its body as the
+budget leaves: every chosen snippet gets its header before any gets its body.
 
-Stability. The names come from the lines before the cursor's line, never from the line
-being typed, and every order is total (ties go by path and line), so the same state gives
-the same snippets in the same order, and typing on a line changes nothing: the prompt's
-start, and the KV cache with it, stays put.
+Stability. The definitions depend on the file, not on where in it the cursor is: the
+names are those of the whole file less the cursor's line (never the word being typed),
+and every order is total (ties go by path and line). So the block stays the same while
+the person types and moves about a file, until a line that uses a new name is left (or
+the cursor sits on the only line that uses a name): the prompt's start, and the KV cache
+with it, stays put, and the prompt warmed when the file was opened serves a request
+almost anywhere in it. Only the similar chunks follow the cursor (and exist only once
+other files were visited).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from refact_lsp.workspace import (
 
 CountTokens = Callable[[str], int]
 
-NEAR_CHARS = 2_000  # names used this close before the cursor's line choose the snippets
+NEAR_CHARS = 2_000  # the code before the cursor's line that recent chunks are compared with
 SNIPPET_MAX_LINES = 40
 MAX_PLACES_PER_NAME = 2  # definitions shown for one name
 MAX_DEFINITIONS = 32  # the best this many are read to be laid out; more never fit a prompt
@@ -85,17 +89,26 @@ class Snippet:
     comment: str  # its language's line comment, for the `...` between snippets
 
 
-def names_near(text: str, offset: int) -> list[str]:
-    """Names used on the lines before the cursor's line, nearest first.
+def names_used(text: str, offset: int) -> list[str]:
+    """Names used in `text` outside the cursor's line, in order of first use.
 
     The cursor's own line is left out: its half-typed word would change the choice of
     snippets, and with it the start of the prompt, on every keystroke.
     """
-    start = line_start(text, offset)
-    last: dict[str, int] = {}
-    for match in _NAME.finditer(text, max(0, start - NEAR_CHARS), start):
-        last[match.group()] = match.start()
-    return sorted(last, key=last.__getitem__, reverse=True)
+    before, after = _outside_line(text, offset)
+    return list(dict.fromkeys(_NAME.findall(before) + _NAME.findall(after)))
+
+
+def _assigned(text: str, offset: int) -> set[str]:
+    """Names assigned outside the cursor's line: locals and keyword arguments."""
+    before, after = _outside_line(text, offset)
+    return set(_ASSIGNED.findall(before)) | set(_ASSIGNED.findall(after))
+
+
+def _outside_line(text: str, offset: int) -> tuple[str, str]:
+    """The text before the cursor's line and after it."""
+    end = text.find("\n", offset)
+    return text[:line_start(text, offset)], "" if end < 0 else text[end:]
 
 
 def identifiers(text: str) -> frozenset[str]:
@@ -183,17 +196,17 @@ class _Candidate:
 
 
 class _Finder:
-    """The candidates for one cursor: names near it resolved through the file's imports."""
+    """The candidates for one cursor: the file's names resolved through its imports."""
 
     def __init__(self, index: WorkspaceIndex, path: str, language: str,
-                 near: Sequence[str], assigned: set[str]) -> None:
+                 used: Sequence[str], assigned: set[str]) -> None:
         self.index, self.path, self.language = index, path, language
-        self.rank = {name: rank for rank, name in enumerate(near)}
+        self.rank = {name: rank for rank, name in enumerate(used)}  # first use first
         self.assigned = assigned  # locals and keyword arguments: not looked up elsewhere
         record = index.file(path)
         self.imports: tuple[Import, ...] = record.imports if record else ()
         self.own = record.names() if record else set()
-        self.related: list[str] = []  # files of the imported modules used near the cursor
+        self.related: list[str] = []  # files of the imported modules the file uses
         self.found: dict[tuple[str, int], tuple[tuple, Reason, Definition]] = {}
         self.followed: set[tuple[str, str]] = set()  # (file, name) re-exports looked through
 
@@ -202,9 +215,10 @@ class _Finder:
             self._imported(imp)
         self.related = list(dict.fromkeys(self.related))
         bound = {local for imp in self.imports for local in (imp.alias, *imp.local_names())}
+        skipped = self.own | bound | self.assigned
+        taken = {definition.name for _, _, definition in self.found.values()}
         for name, rank in self.rank.items():
-            if (len(name) >= MIN_NAME_CHARS and name not in self.own | bound | self.assigned
-                    and not self._taken(name)):
+            if len(name) >= MIN_NAME_CHARS and name not in skipped and name not in taken:
                 self._named(name, rank)
 
     def _imported(self, imp: Import) -> None:
@@ -223,7 +237,7 @@ class _Finder:
             self._scope(self._files(self.language, self.path, imp))
 
     def _on_module(self, imp: Import) -> None:
-        """Names used near the cursor on a module the file imports whole (`np.array`)."""
+        """Names the file uses on a module it imports whole (`np.array`)."""
         if imp.alias in self.rank:
             self._scope(self._files(self.language, self.path, imp))
 
@@ -248,9 +262,6 @@ class _Finder:
                   for definition in _defined(self.index.file(path), name,
                                              top_level=not preferred)]
         self._add(places[:MAX_PLACES_PER_NAME], (1, rank), Reason.NAMED)
-
-    def _taken(self, name: str) -> bool:
-        return any(definition.name == name for _, _, definition in self.found.values())
 
     def _add(self, places: Iterable[tuple[str, Definition]], rank: tuple,
              reason: Reason) -> None:
@@ -358,10 +369,10 @@ def select(index: WorkspaceIndex | None, path: str | Path, text: str, offset: in
     offset = max(0, min(offset, len(text)))
     line_start = text.rfind("\n", 0, offset) + 1
     window = text[max(0, line_start - NEAR_CHARS):line_start]
-    near = names_near(text, offset)
     candidates: list[_Candidate] = []
     if index is not None:
-        finder = _Finder(index, key, language.name, near, set(_ASSIGNED.findall(window)))
+        used = names_used(text, offset)
+        finder = _Finder(index, key, language.name, used, _assigned(text, offset))
         finder.run()
         best = sorted((rank, place_path, reason, definition) for (place_path, _), (
             rank, reason, definition) in finder.found.items())[:MAX_DEFINITIONS]

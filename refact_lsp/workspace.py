@@ -66,7 +66,9 @@ HEADER_MAX_CHARS = 400  # a longer signature is kept by its first line
 EDIT_QUIET_S = 1.0  # an open document is reindexed once its edits pause this long
 TEXT_CACHE_FILES = 16  # file texts kept for retrieval's snippets
 WALK_BATCH = 64  # files listed per step of the walk
-INDEX_CAPTURES = frozenset({"definition", "name", "import"})
+# `constant`: a top-level variable (Python, JavaScript, TypeScript), a definition for the
+# index only (the document's context has no use for it); grammars without one lack it.
+INDEX_CAPTURES = frozenset({"definition", "constant", "name", "import"})
 BODY_CAPTURES = frozenset({"block"})
 
 _GO_MODULE = re.compile(r"^\s*module\s+(\S+)", re.MULTILINE)
@@ -208,13 +210,16 @@ def _extract(language: Language, root: Node, data: bytes
     named: dict[tuple[int, int], tuple[Node, str]] = {}
     unnamed: dict[tuple[int, int], Node] = {}  # Python's decorated definitions, Rust's impls
     statements: dict[tuple[int, int], Node] = {}
+    constants: set[tuple[int, int]] = set()  # top-level variables (`@constant`)
+    functions: set[tuple[int, int]] = set()  # ... and `@definition`s (`const f = () => 1`)
     for _, match in QueryCursor(query).matches(root):
         for node in match.get("import", ()):
             statements[(node.start_byte, node.end_byte)] = node
-        found, names = match.get("definition"), match.get("name")
+        found, names = match.get("definition") or match.get("constant"), match.get("name")
         if found and names:
-            named[(found[0].start_byte, found[0].end_byte)] = (
-                found[0], names[0].text.decode("utf-8", "replace"))
+            key = (found[0].start_byte, found[0].end_byte)
+            named[key] = (found[0], names[0].text.decode("utf-8", "replace"))
+            (constants if "constant" in match else functions).add(key)
         elif found:
             unnamed[(found[0].start_byte, found[0].end_byte)] = found[0]
     decorated: dict[tuple[int, int], Node] = {}  # a definition -> the wrapper of its decorators
@@ -222,13 +227,15 @@ def _extract(language: Language, root: Node, data: bytes
         parent = node.parent
         if parent is not None and (parent.start_byte, parent.end_byte) in unnamed:
             decorated[key] = unnamed.pop((parent.start_byte, parent.end_byte))
+    constants -= functions
     result: list[Definition] = []
     enclosing: list[tuple[int, DefinitionKind]] = []  # (end byte, kind) of open definitions
     for (start, end), node in sorted({**unnamed, **{key: node for key, (node, _) in named.items()}}
                                      .items(), key=lambda item: (item[0][0], -item[0][1])):
         while enclosing and enclosing[-1][0] <= start:
             enclosing.pop()
-        kind = _KINDS.get(node.type, DefinitionKind.OTHER)
+        kind = DefinitionKind.CONSTANT if (start, end) in constants \
+            else _KINDS.get(node.type, DefinitionKind.OTHER)
         if kind is DefinitionKind.FUNCTION and enclosing and enclosing[-1][1] in _MEMBER_OF:
             kind = DefinitionKind.METHOD
         if (start, end) in named:

@@ -95,7 +95,8 @@ def test_a_class_is_shown_as_an_outline_of_its_members(
     assert (core.line, core.end_line) == (0, 10)
 
 
-def test_nearer_names_win_a_tight_budget(project: tuple[Path, WorkspaceIndex]) -> None:
+def test_names_imported_first_win_a_tight_budget(
+        project: tuple[Path, WorkspaceIndex]) -> None:
     root, index = project
     smallest = count("core.py\n") + count("class Engine:\n") + count("    # ...\n")
     snippets = at_cursor(index, root, "app.py", APP, budget=smallest)
@@ -135,6 +136,33 @@ def test_typing_on_the_cursors_line_changes_nothing(project: tuple[Path, Workspa
     for typed in ("u", "unrel", "unrelated(", "unrelated(engine"):
         assert at_cursor(index, root, "app.py", APP.replace(CURSOR, typed + CURSOR)) == first
     assert at_cursor(index, root, "app.py", APP) == first
+
+
+def test_moving_about_the_file_changes_nothing(project: tuple[Path, WorkspaceIndex]) -> None:
+    """The snippets follow the file, not the cursor: the prompt warmed when the file was
+    opened (at its end) serves a request on any of its lines, but one that holds a name's
+    only use (here `configure`, line 4): that name is left out there."""
+    root, index = project
+    source = APP.replace(CURSOR, "")
+    expected = at_cursor(index, root, "app.py", APP)
+    assert [s.path for s in expected] == ["setup/config.py", "text.py", "core.py"]
+    lines = source.splitlines(keepends=True)
+    for line in range(2, len(lines) + 1):
+        offset = len("".join(lines[:line]))
+        snippets = retrieval.select(index, root / "app.py", source, offset, count, 4000)
+        assert snippets == (expected[1:] if line == 4 else expected)
+
+
+def test_an_imported_name_the_file_does_not_use_yet_is_shown(tmp_path: Path) -> None:
+    """The line about to use a name that so far only the import mentions (the cross-file
+    benchmark's lines): its definition is among the snippets, wherever the cursor is."""
+    write(tmp_path, {"lib.py": "def helper(a, b):\n    return a + b\n\ndef other():\n    pass\n"})
+    source = ("from lib import helper\n\n\ndef main():\n" + "    x = 1\n" * 200
+              + "    ‸\n")
+    write(tmp_path, {"app.py": source.replace(CURSOR, "")})
+    snippets = at_cursor(built(tmp_path), tmp_path, "app.py", source)
+    assert [(s.path, s.reason, s.text) for s in snippets] == [
+        ("lib.py", Reason.IMPORTED, "def helper(a, b):\n    return a + b\n")]
 
 
 def test_own_names_locals_and_common_names_are_not_looked_up(tmp_path: Path) -> None:
@@ -187,9 +215,10 @@ def test_context_files_join_a_files_snippets() -> None:
     )
 
 
-def test_names_near_leave_out_the_cursors_line() -> None:
-    text = "alpha = 1\nbeta(alpha)\ngam"
-    assert retrieval.names_near(text, len(text)) == ["alpha", "beta"]
+def test_the_files_names_in_order_of_first_use_leave_out_the_cursors_line() -> None:
+    text = "alpha = 1\nbeta(alpha)\ngam\ndelta(beta)"
+    assert retrieval.names_used(text, text.index("gam") + 2) == ["alpha", "beta", "delta"]
+    assert retrieval.names_used(text, len(text)) == ["alpha", "beta", "gam"]
 
 
 # -- recent chunks ------------------------------------------------------------------------

@@ -121,7 +121,11 @@ def test_python_definitions_kinds_headers_and_lines(tmp_path: Path) -> None:
         "    '''Doc.'''\n"                  # 8
         "    def area(self) -> float:\n"    # 9
         "        def inner(): pass\n"       # 10
-        "        return 0.0\n")})           # 11
+        "        return 0.0\n"              # 11
+        "LIMIT: int = 4\n"                  # 12
+        "a.b = LIMIT\n"                     # 13
+        "def later():\n"                    # 14
+        "    local = 1\n")})                # 15
     record = built(tmp_path).file(normalize(tmp_path / "m.py"))
     assert record is not None
     found = {d.name: d for d in record.definitions}
@@ -131,7 +135,10 @@ def test_python_definitions_kinds_headers_and_lines(tmp_path: Path) -> None:
         ("Shape", DefinitionKind.CLASS, 7, 8, 11, 0),
         ("area", DefinitionKind.METHOD, 9, 10, 11, 1),
         ("inner", DefinitionKind.FUNCTION, 10, 11, 10, 2),
+        ("LIMIT", DefinitionKind.CONSTANT, 12, 13, 12, 0),  # top-level variables only
+        ("later", DefinitionKind.FUNCTION, 14, 15, 15, 0),
     ]
+    assert found["LIMIT"].header == "LIMIT: int = 4"
     assert found["top"].header == "def top(a,\n        b):"
     assert found["area"].header == "    def area(self) -> float:"
     assert [imp.module for imp in record.imports] == ["os"]
@@ -141,11 +148,15 @@ def test_python_definitions_kinds_headers_and_lines(tmp_path: Path) -> None:
     ("a.ts", "interface Shape { area(): number }\n"
              "type Id = string;\n"
              "export class Circle implements Shape {\n  area(): number { return 1; }\n}\n"
-             "const make = (r: number) => new Circle();\n",
+             "const make = (r: number) => new Circle();\n"
+             "export const isServer = typeof window === 'undefined';\n"
+             "function f() { const local = 1; }\n",
      [("Shape", "type", "interface Shape {"), ("Id", "type", "type Id = string;"),
       ("Circle", "class", "export class Circle implements Shape {"),
       ("area", "method", "  area(): number {"),
-      ("make", "function", "const make = (r: number) => new Circle();")]),
+      ("make", "function", "const make = (r: number) => new Circle();"),
+      ("isServer", "constant", "export const isServer = typeof window === 'undefined';"),
+      ("f", "function", "function f() {")]),
     ("a.go", "package a\n\ntype Store struct {\n\tpath string\n}\n\n"
              "func (s *Store) Get(key string) string {\n\treturn key\n}\n\n"
              "func Open(path string) *Store { return nil }\n",

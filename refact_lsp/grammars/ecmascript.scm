@@ -9,6 +9,9 @@
   (variable_declarator
     name: (identifier) @name
     value: [(arrow_function) (function_expression)])) @definition
+(program (lexical_declaration (variable_declarator name: (identifier) @name)) @constant)
+(program (export_statement (lexical_declaration
+  (variable_declarator name: (identifier) @name)) @constant))
 
 [
   (statement_block)

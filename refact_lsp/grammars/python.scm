@@ -7,6 +7,7 @@
 (function_definition name: (identifier) @name) @definition
 (class_definition name: (identifier) @name) @definition
 (decorated_definition) @definition
+(module (expression_statement (assignment left: (identifier) @name) @constant))
 
 (block) @block
 
