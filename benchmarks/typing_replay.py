@@ -22,6 +22,12 @@ run:
     .venv/bin/python -m benchmarks.typing_replay --functions 3
     .venv/bin/python -m benchmarks.typing_replay --minutes 30 --only warm   # RSS soak
     .venv/bin/python -m benchmarks.typing_replay --functions 1 --only warm --chat 256
+    .venv/bin/python -m benchmarks.typing_replay --functions 3 --only warm --workspace
+
+`--workspace` gives the warm server a copy of the standard library's `Lib/` (about 1,800
+files) as its workspace folder, `workspaceContext` on: it indexes them while the person
+types, and the document is the copy's module (on disk as the editor holds it at the start,
+the functions emptied).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from benchmarks.replay import (
     memory_mb,
     percentile,
 )
+from benchmarks.workspace_index import copy_stdlib
 from refact_lsp import models
 
 MODEL = "qwen2.5-coder-0.5b"
@@ -138,13 +145,14 @@ def first_line(text: str) -> str:
 
 async def replay_server(name: str, options: dict[str, Any], blocks: list[Block],
                         person: Person, model: str, deadline: float,
-                        chat_tokens: int = 0) -> Run:
+                        chat_tokens: int = 0, workspace: Path | None = None) -> Run:
     """Type the blocks into one document through the real server over LSP; with
-    `chat_tokens`, while chat answers of that many tokens stream one after another."""
+    `chat_tokens`, while chat answers of that many tokens stream one after another; with
+    `workspace`, the folder the server opens, which holds the document."""
     run = Run(name)
     editor = Editor(["--model", model, *SERVER_FLAGS], options, name=name)
-    await editor.start()
-    uri = f"file:///replay/{MODULE.name}"
+    await editor.start(workspace)
+    uri = (workspace / MODULE.name).as_uri() if workspace else f"file:///replay/{MODULE.name}"
     stop_chatting = asyncio.Event()
     chatting = asyncio.ensure_future(keep_chatting(editor, chat_tokens, run, stop_chatting)) \
         if chat_tokens else None
@@ -322,9 +330,13 @@ async def main_async(args: argparse.Namespace) -> int:
 
     jump = {} if args.jump_ms is None else {"jumpPromptMs": args.jump_ms}
     if args.only in (None, "warm"):
-        done(await replay_server("warm", {"maxTokens": args.max_tokens, **jump,
-                                          **json.loads(args.settings)}, blocks,
-                                 person, args.model, deadline))
+        with tempfile.TemporaryDirectory(prefix="typing-replay-") as scratch:
+            workspace = _workspace(Path(scratch), blocks) if args.workspace else None
+            indexing = {"workspaceContext": True} if workspace else {}
+            done(await replay_server("warm", {"maxTokens": args.max_tokens, **jump,
+                                              **indexing, **json.loads(args.settings)},
+                                     blocks, person, args.model, deadline,
+                                     workspace=workspace))
     if args.chat:
         done(await replay_server("warm+chat", {"maxTokens": args.max_tokens, **jump,
                                                **json.loads(args.settings)}, blocks,
@@ -350,6 +362,13 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"RSS after each function: {', '.join(f'{v:.0f}' for v in warm.rss_mb)} MB "
                   f"(model file {model_path.stat().st_size / 1e6:.0f} MB)")
     return 0
+
+
+def _workspace(scratch: Path, blocks: list[Block]) -> Path:
+    """A copy of the standard library whose module holds what the editor opens."""
+    folder = copy_stdlib(scratch / "Lib")
+    (folder / MODULE.name).write_text(document_without(blocks))
+    return folder
 
 
 def _built_llama_server() -> Path | None:
@@ -384,6 +403,9 @@ def main() -> int:
                         help="print each pause: the wait, the line then typed, the suggestion")
     parser.add_argument("--minutes", type=float, default=0.0,
                         help="repeat the warm replay for this long (RSS soak)")
+    parser.add_argument("--workspace", action="store_true",
+                        help="the warm server indexes a copy of the standard library as its "
+                        "workspace while the person types (workspaceContext on)")
     parser.add_argument("--busy", type=int, default=0, metavar="N",
                         help="keep N cores busy with a compute loop all along (a loaded "
                              "machine)")

@@ -39,7 +39,7 @@ def _status_kb(field: str, pid: int | str = "self") -> int:
     return 0
 
 
-def _copy_stdlib(target: Path) -> Path:
+def copy_stdlib(target: Path) -> Path:
     """The standard library's sources as a workspace: no site-packages, no bytecode."""
     shutil.copytree(STDLIB, target, symlinks=True, ignore=shutil.ignore_patterns(
         "site-packages", "__pycache__", "config-*", "lib-dynload"))
@@ -116,7 +116,7 @@ def main() -> None:
         measure(args.folder)
         return
     with tempfile.TemporaryDirectory() as scratch:
-        measure(_copy_stdlib(Path(scratch) / "Lib"))
+        measure(copy_stdlib(Path(scratch) / "Lib"))
 
 
 if __name__ == "__main__":

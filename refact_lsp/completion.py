@@ -25,7 +25,7 @@ from refact_lsp.cache import Cached, SuggestionCache
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopReason
-from refact_lsp.prompts import ContextFile, Prompt, context_cost, render
+from refact_lsp.prompts import ContextFile, Place, Prompt, context_cost, render
 from refact_lsp.repository import Repository
 from refact_lsp.text import name_of
 from refact_lsp.windows import Windows
@@ -147,9 +147,9 @@ class Completer:
         if document.language_id in settings.disabled_languages:
             return Result("", cursor, cursor, "language disabled")
         comment = document.language.line_comment if document.language else "#"
-        files = self._context_files(document, offset, comment)
-        files_cost = context_cost(self.engine.template, files, name_of(document.uri), comment,
-                                  context_mod.counter(self.engine.count_tokens))
+        files, place = self._context_files(document, offset, comment)
+        files_cost = context_cost(self.engine.template, files, place.path, comment,
+                                  context_mod.counter(self.engine.count_tokens), place.repo)
         prefix_budget, suffix_budget = settings.budgets(self.engine.n_ctx)
         ctx = self.windows.build(document, offset,
                                  max(MIN_PREFIX_TOKENS, prefix_budget - files_cost), suffix_budget)
@@ -177,7 +177,7 @@ class Completer:
                                       rung.suffix_tokens, enclosing=rung.enclosing)
                    for rung in JUMP_RUNGS if rung.prefix_tokens < prefix_budget] \
             if settings.jump_prompt_ms > 0 and self.engine.serves_short_prompts else []
-        prompts = _Prompts(self, document, ctx, plan, files, comment)
+        prompts = _Prompts(self, document, ctx, plan, files, place, comment)
         return Job(document.uri, document.version, prompts.of(ctx, True), plan, cursor,
                    line_end, settings.max_tokens, settings.temperature, ctx.prefix,
                    ctx.suffix, heal_text=prompts.heal_text,
@@ -287,15 +287,17 @@ class Completer:
         stats.last = dataclasses.asdict(generation)
 
     def _context_files(self, document: Document, offset: int, comment: str
-                       ) -> tuple[ContextFile, ...]:
-        """The repository's snippets for this cursor (none where the setting is off)."""
+                       ) -> tuple[tuple[ContextFile, ...], Place]:
+        """The repository's snippets for this cursor (none where the setting is off), and
+        where the document lies."""
         repository = self.repository  # the service may drop it meanwhile (setting off)
         if repository is None or not self.settings.workspace_context:
-            return ()
+            return (), Place("", name_of(document.uri))
         count = context_mod.counter(self.engine.count_tokens)
         if self.engine.template.file_sep is None:  # laid out as comment lines
             count = _commented(count, comment)
-        return repository.snippets(document, offset, count, self.settings.context_tokens)
+        return (repository.snippets(document, offset, count, self.settings.context_tokens),
+                repository.place(document))
 
 
 class _Prompts:
@@ -304,10 +306,11 @@ class _Prompts:
     word with token healing); the full window's has the repository's snippets."""
 
     def __init__(self, completer: Completer, document: Document, ctx: context_mod.Context,
-                 plan: stops.Plan, files: tuple[ContextFile, ...], comment: str) -> None:
+                 plan: stops.Plan, files: tuple[ContextFile, ...], place: Place,
+                 comment: str) -> None:
         self.engine, self.settings = completer.engine, completer.settings
         self.document, self.full, self.plan = document, ctx, plan
-        self.files, self.comment = files, comment
+        self.files, self.place, self.comment = files, place, comment
         prefix = ctx.prefix[:len(ctx.prefix) - len(plan.heal)] if plan.heal else ctx.prefix
         self.heal_text = "" if plan.heal or not self.settings.token_healing \
             else prefix[self.engine.healing_start(prefix):]
@@ -321,9 +324,9 @@ class _Prompts:
         cut = (len(self.plan.heal) if healed else 0) + len(self.heal_text)
         return render(self.engine.template, self.settings.fim_order, text[:len(text) - cut],
                       window.suffix, self.files if window is self.full else (),
-                      path=name_of(self.document.uri), comment=self.comment,
+                      path=self.place.path, comment=self.comment,
                       region_start=max(0, len(text) - len(self.plan.heal)
-                                       - self.region_chars))
+                                       - self.region_chars), repo=self.place.repo)
 
 
 def ranked_suggestions(plan: stops.Plan, candidates: Sequence[Generation],

@@ -148,9 +148,19 @@ class Prompt:
         return "".join(text for text, _ in self.parts)
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where the document lies, as the prompt names it: its repository (the workspace
+    folder's name; empty without one) and its path (relative to that folder, else its
+    file name)."""
+
+    repo: str
+    path: str
+
+
 def render(template: FimTemplate, order: FimOrder, prefix: str, suffix: str,
            context_files: Sequence[ContextFile] = (), path: str = "",
-           region_start: int = 0, comment: str = "#") -> Prompt:
+           region_start: int = 0, comment: str = "#", repo: str = "") -> Prompt:
     """Lay out a FIM prompt. Stable parts come first so the KV cache survives typing.
 
     SPM puts the suffix first, so typing at the cursor only changes the prompt's end.
@@ -161,8 +171,10 @@ def render(template: FimTemplate, order: FimOrder, prefix: str, suffix: str,
     sample, and typing again only changes the prompt's end.
 
     Context files (snippets of the repository) come first: with the model's file
-    separator as files before this one (`path`), else as a block of `comment` lines at
-    the start of the prefix, in the current file's language.
+    separator as files before this one (`path`), after the repository's name (`repo`)
+    where the model has a token for it (Qwen's and StarCoder's repository layout), else
+    as a block of `comment` lines at the start of the prefix, in the current file's
+    language.
     """
     given = (prefix, suffix, tuple(context_files))  # for engines that apply the template
     order = template.resolve_order(order)
@@ -173,6 +185,8 @@ def render(template: FimTemplate, order: FimOrder, prefix: str, suffix: str,
     lead: list[tuple[str, bool]] = []
     if context_files:
         if template.file_sep:
+            if template.repo_name and repo:
+                lead += [(template.repo_name, True), (f"{repo}\n", False)]
             for item in context_files:
                 lead += [(template.file_sep, True), (f"{item.path}\n{item.text}\n", False)]
             lead += [(template.file_sep, True), (f"{path}\n", False)]
@@ -190,13 +204,14 @@ def context_block(files: Sequence[ContextFile], comment: str) -> str:
 
 
 def context_cost(template: FimTemplate, files: Sequence[ContextFile], path: str,
-                 comment: str, count_tokens: Callable[[str], int]) -> int:
+                 comment: str, count_tokens: Callable[[str], int], repo: str = "") -> int:
     """The tokens `files` add to a prompt, laid out as `render` lays them out."""
     if not files:
         return 0
     if template.file_sep:
+        named = 1 + count_tokens(f"{repo}\n") if template.repo_name and repo else 0
         return sum(count_tokens(f"{item.path}\n{item.text}\n") + 1 for item in files) \
-            + 1 + count_tokens(f"{path}\n")
+            + 1 + count_tokens(f"{path}\n") + named
     return count_tokens(context_block(files, comment))
 
 

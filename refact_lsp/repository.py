@@ -11,14 +11,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from refact_lsp.documents import Document
-from refact_lsp.prompts import ContextFile
+from refact_lsp.prompts import ContextFile, Place
 from refact_lsp.retrieval import RecentChunks, retrieve
-from refact_lsp.text import path_of
-from refact_lsp.workspace import BackgroundIndexer, WorkspaceIndex
+from refact_lsp.text import name_of, path_of
+from refact_lsp.workspace import BackgroundIndexer, WorkspaceIndex, normalize
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,15 @@ class Repository:
             return ()
         return retrieve(self.index, path_of(document.uri), document.text, offset,
                         count_tokens, budget, self.recent)
+
+    def place(self, document: Document) -> Place:
+        """The document's workspace folder (by name) and its path in it, as the snippets'
+        paths are given; outside every folder, no repository and its file name."""
+        path = normalize(path_of(document.uri))
+        root = self.index.filter.root_of(path)
+        if root is None:
+            return Place("", name_of(document.uri))
+        return Place(posixpath.basename(root.rstrip("/")), self.index.relative(path))
 
     def progress(self) -> dict[str, Any]:
         """Files indexed and known, and whether work remains (edits waiting included)."""

@@ -30,6 +30,7 @@ other files were visited).
 
 from __future__ import annotations
 
+import keyword
 import re
 import threading
 from collections import deque
@@ -60,7 +61,8 @@ MAX_PLACES_PER_NAME = 2  # definitions shown for one name
 MAX_DEFINITIONS = 32  # the best this many are read to be laid out; more never fit a prompt
 COMMON_NAME_FILES = 4  # a name defined in more files than this is too common to guess from
 REEXPORT_DEPTH = 3  # how many re-exports deep a name is followed
-MIN_SIMILARITY = 0.1  # a recent chunk less like the cursor's code than this is left out
+MIN_SIMILARITY = 0.2  # a recent chunk less like the cursor's code than this is left out
+# (Jaccard over `identifiers`: on HumanEval, 1.6% of pairs of unrelated problems reach 0.2)
 CHUNK_LINES = 32
 RECENT_CHUNKS = 16
 DUPLICATE_SIMILARITY = 0.9  # a new chunk this like an old one replaces it
@@ -68,6 +70,17 @@ MIN_NAME_CHARS = 3  # shorter names are locals far more often than definitions e
 _NAME = re.compile(r"[^\W\d]\w*")
 _ASSIGNED = re.compile(r"([^\W\d]\w*)\s*:?=(?!=)")  # `x = `, `x := `, `f(x=1)`
 _INDENT = re.compile(r"[ \t]*")
+_KEYWORDS = frozenset((*keyword.kwlist, *keyword.softkwlist,  # and other languages'
+    "abstract", "async", "await", "bool", "boolean", "break", "byte", "case", "catch", "char",
+    "class", "const", "continue", "default", "defer", "delete", "do", "double", "else", "enum",
+    "export", "extends", "extern", "false", "final", "finally", "float", "for", "func",
+    "function", "goto", "impl", "implements", "import", "int", "interface", "let", "local",
+    "long", "match", "mod", "mut", "namespace", "new", "nil", "null", "number", "object",
+    "override", "package", "private", "protected", "public", "pub", "readonly", "return",
+    "self", "static", "string", "struct", "super", "switch", "then", "this", "throw", "throws",
+    "true", "try", "type", "typeof", "undefined", "unsigned", "use", "var", "void", "volatile",
+    "where", "while", "yield", "dict", "list", "tuple", "str", "len", "range", "print", "None",
+    "True", "False"))
 _OUTLINED = frozenset({DefinitionKind.CLASS, DefinitionKind.TYPE, DefinitionKind.MODULE})
 
 
@@ -112,7 +125,10 @@ def _outside_line(text: str, offset: int) -> tuple[str, str]:
 
 
 def identifiers(text: str) -> frozenset[str]:
-    return frozenset(_NAME.findall(text))
+    """The names that say what code is about: keywords and short names, which any two
+    pieces of code of a language share, left out."""
+    return frozenset(name for name in _NAME.findall(text)
+                     if len(name) >= MIN_NAME_CHARS and name not in _KEYWORDS)
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:

@@ -381,7 +381,7 @@ def test_a_file_the_current_one_imports_is_in_the_prompt_as_a_file_before_it(
     job = comp.prepare(doc, Position(4, 4))
     assert isinstance(job, Job)
     text = job.prompt.text
-    assert text.startswith("<|file_sep|>helpers.py\n")  # Qwen's repository layout
+    assert text.startswith(f"<|repo_name|>{folder.name}\n<|file_sep|>helpers.py\n")  # Qwen's
     assert "def parse_size(text):" in text and "class Limits:" in text
     assert "unrelated" not in text
     assert "<|file_sep|>check.py\n<|fim_prefix|>" in text

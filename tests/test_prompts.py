@@ -8,6 +8,7 @@ from refact_lsp.prompts import (
     TEMPLATES,
     ContextFile,
     FimOrder,
+    context_cost,
     detect_template,
     render,
     template_named,
@@ -65,6 +66,12 @@ def test_other_files_in_the_models_own_form():
     files = [ContextFile("util.py", "def helper(): pass")]
     qwen = render(TEMPLATES["qwen"], "psm", "x", "y", files, path="main.py").text
     assert qwen.startswith("<|file_sep|>util.py\ndef helper(): pass\n<|file_sep|>main.py\n")
+    named = render(TEMPLATES["qwen"], "psm", "x", "y", files, path="pkg/main.py", repo="app")
+    assert named.text.startswith("<|repo_name|>app\n<|file_sep|>util.py\ndef helper(): pass\n"
+                                 "<|file_sep|>pkg/main.py\n<|fim_prefix|>x")
+    lead = named.text.split("<|fim_prefix|>")[0]  # counted with a special token as one
+    assert context_cost(TEMPLATES["qwen"], files, "pkg/main.py", "#", len, "app") \
+        == len(lead) - (len("<|repo_name|>") - 1) - 2 * (len("<|file_sep|>") - 1)
     deepseek = render(TEMPLATES["deepseek"], "psm", "x", "y", files).text
     assert "# Path: util.py\n# def helper(): pass\n" in deepseek
 

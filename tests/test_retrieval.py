@@ -239,6 +239,20 @@ def test_recent_chunks_replace_overlaps_and_keep_the_newest(tmp_path: Path) -> N
     assert recent.similar(tokens, exclude="") == []
 
 
+def test_code_that_shares_only_keywords_and_short_names_is_not_similar(tmp_path: Path) -> None:
+    """Any two functions of a language share `def`, `for`, `return`, `i`: such a chunk of an
+    unrelated file would lengthen and change the prompt for nothing."""
+    recent = RecentChunks()
+    recent.add(tmp_path / "b.py", "def total(values, weights):\n    for i in range(len(values)):\n"
+               "        if i:\n            return i\n    return None\n", 0)
+    source = "def count_vowels(word):\n    for c in range(len(word)):\n        if c:\n" \
+             "            return c\n‸"
+    assert at_cursor(None, tmp_path, "a.py", source, recent=recent) == ()
+    related = "def total_weight(values, weights):\n    return weights\n‸"
+    assert [s.reason for s in at_cursor(None, tmp_path, "a.py", related, recent=recent)] \
+        == [Reason.SIMILAR]
+
+
 def test_recent_chunks_skip_nearly_empty_text(tmp_path: Path) -> None:
     recent = RecentChunks()
     recent.add(tmp_path / "a.py", "\n\n  x\n", 1)
