@@ -30,6 +30,7 @@ other files were visited).
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 import threading
@@ -68,7 +69,7 @@ RECENT_CHUNKS = 16
 DUPLICATE_SIMILARITY = 0.9  # a new chunk this like an old one replaces it
 MIN_NAME_CHARS = 3  # shorter names are locals far more often than definitions elsewhere
 _NAME = re.compile(r"[^\W\d]\w*")
-_ASSIGNED = re.compile(r"([^\W\d]\w*)\s*:?=(?!=)")  # `x = `, `x := `, `f(x=1)`
+_ASSIGNED = re.compile(r"(?<!\w)([^\W\d]\w*)\s*:?=(?!=)")  # `x = `, `x := `, `f(x=1)`
 _INDENT = re.compile(r"[ \t]*")
 _KEYWORDS = frozenset((*keyword.kwlist, *keyword.softkwlist,  # and other languages'
     "abstract", "async", "await", "bool", "boolean", "break", "byte", "case", "catch", "char",
@@ -108,14 +109,16 @@ def names_used(text: str, offset: int) -> list[str]:
     The cursor's own line is left out: its half-typed word would change the choice of
     snippets, and with it the start of the prompt, on every keystroke.
     """
-    before, after = _outside_line(text, offset)
-    return list(dict.fromkeys(_NAME.findall(before) + _NAME.findall(after)))
+    return list(_file_names(*_outside_line(text, offset))[0])
 
 
-def _assigned(text: str, offset: int) -> set[str]:
-    """Names assigned outside the cursor's line: locals and keyword arguments."""
-    before, after = _outside_line(text, offset)
-    return set(_ASSIGNED.findall(before)) | set(_ASSIGNED.findall(after))
+@functools.lru_cache(maxsize=4)
+def _file_names(before: str, after: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The names used outside the cursor's line, in order of first use, and those assigned
+    there (locals and keyword arguments). Kept while the person types on one line: in a
+    100 KB file reading them takes tens of milliseconds."""
+    used = tuple(dict.fromkeys(_NAME.findall(before) + _NAME.findall(after)))
+    return used, frozenset(_ASSIGNED.findall(before) + _ASSIGNED.findall(after))
 
 
 def _outside_line(text: str, offset: int) -> tuple[str, str]:
@@ -215,13 +218,14 @@ class _Finder:
     """The candidates for one cursor: the file's names resolved through its imports."""
 
     def __init__(self, index: WorkspaceIndex, path: str, language: str,
-                 used: Sequence[str], assigned: set[str]) -> None:
+                 used: Sequence[str], assigned: frozenset[str]) -> None:
         self.index, self.path, self.language = index, path, language
         self.rank = {name: rank for rank, name in enumerate(used)}  # first use first
         self.assigned = assigned  # locals and keyword arguments: not looked up elsewhere
         record = index.file(path)
         self.imports: tuple[Import, ...] = record.imports if record else ()
         self.own = record.names() if record else set()
+        self.wanted = self.rank.keys() - self.own  # what a module imported whole may define
         self.related: list[str] = []  # files of the imported modules the file uses
         self.found: dict[tuple[str, int], tuple[tuple, Reason, Definition]] = {}
         self.followed: set[tuple[str, str]] = set()  # (file, name) re-exports looked through
@@ -261,7 +265,7 @@ class _Finder:
         self.related.extend(files)
         for path in files:
             record = self.index.file(path)
-            found = record.top_level(self.rank.keys() - self.own) if record else []
+            found = record.top_level(self.wanted) if record else []
             for definition in found:
                 self._add([(path, definition)], (0, self.rank[definition.name]),
                           Reason.IMPORTED)
@@ -271,6 +275,8 @@ class _Finder:
         ones anywhere, where few files define it: a method or a common name found in an
         unrelated file is more often noise than help."""
         files = [path for path in self.index.defining(name) if path != self.path]
+        if not files:
+            return
         preferred = [path for path in self.related if path in files]
         if not preferred and len(files) > COMMON_NAME_FILES:
             return
@@ -387,8 +393,8 @@ def select(index: WorkspaceIndex | None, path: str | Path, text: str, offset: in
     window = text[max(0, line_start - NEAR_CHARS):line_start]
     candidates: list[_Candidate] = []
     if index is not None:
-        used = names_used(text, offset)
-        finder = _Finder(index, key, language.name, used, _assigned(text, offset))
+        used, assigned = _file_names(*_outside_line(text, offset))
+        finder = _Finder(index, key, language.name, used, assigned)
         finder.run()
         best = sorted((rank, place_path, reason, definition) for (place_path, _), (
             rank, reason, definition) in finder.found.items())[:MAX_DEFINITIONS]

@@ -36,7 +36,7 @@ import signal
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from enum import Enum
@@ -179,10 +179,10 @@ class SourceFile(NamedTuple):
             index += 1
         return found
 
-    def top_level(self, names: Iterable[str]) -> list[Definition]:
-        """The top-level definitions of these names."""
-        return [definition for name in names for definition in self.defined(name)
-                if definition.depth == 0]
+    def top_level(self, names: Collection[str]) -> list[Definition]:
+        """The top-level definitions of these names (a file has fewer than a file's names)."""
+        return [Definition._make(row) for row in self.definition_rows
+                if row[_DEPTH] == 0 and row[_NAME] in names]
 
     def members(self, outer: Definition) -> list[Definition]:
         """The definitions directly inside another."""

@@ -440,7 +440,7 @@ def test_a_file_the_document_imports_reaches_the_engine_and_the_workspace_is_unt
             break
         assert time.monotonic() < deadline, prompts[-1:]
         time.sleep(0.5)
-    assert prompts[-1].startswith("<|file_sep|>helpers.py\n")
+    assert prompts[-1].startswith(f"<|repo_name|>{folder.name}\n<|file_sep|>helpers.py\n")
     assert "unrelated" not in prompts[-1]
     assert server.close() == 0
     assert sorted((path.name, path.stat().st_mtime_ns) for path in folder.iterdir()) == before
