@@ -25,9 +25,8 @@ from refact_lsp.cache import Cached, SuggestionCache
 from refact_lsp.config import Settings
 from refact_lsp.documents import Document, Position
 from refact_lsp.engines.base import Engine, Generation, GenerationRequest, StopReason
-from refact_lsp.prompts import ContextFile, Place, Prompt, context_cost, render
+from refact_lsp.prompts import ContextFile, Prompt, RepoPath, context_cost, render
 from refact_lsp.repository import Repository
-from refact_lsp.text import name_of
 from refact_lsp.windows import Windows
 
 
@@ -287,12 +286,12 @@ class Completer:
         stats.last = dataclasses.asdict(generation)
 
     def _context_files(self, document: Document, offset: int, comment: str
-                       ) -> tuple[tuple[ContextFile, ...], Place]:
+                       ) -> tuple[tuple[ContextFile, ...], RepoPath]:
         """The repository's snippets for this cursor (none where the setting is off), and
         where the document lies."""
         repository = self.repository  # the service may drop it meanwhile (setting off)
         if repository is None or not self.settings.workspace_context:
-            return (), Place("", name_of(document.uri))
+            return (), RepoPath.outside(document.uri)
         count = context_mod.counter(self.engine.count_tokens)
         if self.engine.template.file_sep is None:  # laid out as comment lines
             count = _commented(count, comment)
@@ -306,7 +305,7 @@ class _Prompts:
     word with token healing); the full window's has the repository's snippets."""
 
     def __init__(self, completer: Completer, document: Document, ctx: context_mod.Context,
-                 plan: stops.Plan, files: tuple[ContextFile, ...], place: Place,
+                 plan: stops.Plan, files: tuple[ContextFile, ...], place: RepoPath,
                  comment: str) -> None:
         self.engine, self.settings = completer.engine, completer.settings
         self.document, self.full, self.plan = document, ctx, plan

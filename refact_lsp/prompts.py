@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from refact_lsp.text import StrEnum
+from refact_lsp.text import StrEnum, name_of
 
 
 class FimOrder(StrEnum):
@@ -149,13 +149,18 @@ class Prompt:
 
 
 @dataclass(frozen=True)
-class Place:
+class RepoPath:
     """Where the document lies, as the prompt names it: its repository (the workspace
     folder's name; empty without one) and its path (relative to that folder, else its
     file name)."""
 
     repo: str
     path: str
+
+    @classmethod
+    def outside(cls, uri: str) -> RepoPath:
+        """A document in no workspace folder: its file name alone."""
+        return cls("", name_of(uri))
 
 
 def render(template: FimTemplate, order: FimOrder, prefix: str, suffix: str,

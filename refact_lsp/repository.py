@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from refact_lsp.documents import Document
-from refact_lsp.prompts import ContextFile, Place
+from refact_lsp.prompts import ContextFile, RepoPath
 from refact_lsp.retrieval import RecentChunks, retrieve
-from refact_lsp.text import name_of, path_of
+from refact_lsp.text import path_of
 from refact_lsp.workspace import BackgroundIndexer, WorkspaceIndex, normalize
 
 log = logging.getLogger(__name__)
@@ -76,14 +76,14 @@ class Repository:
         return retrieve(self.index, path_of(document.uri), document.text, offset,
                         count_tokens, budget, self.recent)
 
-    def place(self, document: Document) -> Place:
+    def place(self, document: Document) -> RepoPath:
         """The document's workspace folder (by name) and its path in it, as the snippets'
         paths are given; outside every folder, no repository and its file name."""
         path = normalize(path_of(document.uri))
         root = self.index.filter.root_of(path)
         if root is None:
-            return Place("", name_of(document.uri))
-        return Place(posixpath.basename(root.rstrip("/")), self.index.relative(path))
+            return RepoPath.outside(document.uri)
+        return RepoPath(posixpath.basename(root.rstrip("/")), self.index.relative(path))
 
     def progress(self) -> dict[str, Any]:
         """Files indexed and known, and whether work remains (edits waiting included)."""

@@ -103,20 +103,20 @@ class Snippet:
     comment: str  # its language's line comment, for the `...` between snippets
 
 
-def names_used(text: str, offset: int) -> list[str]:
-    """Names used in `text` outside the cursor's line, in order of first use.
+def file_names(text: str, offset: int) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The names used in `text` outside the cursor's line, in order of first use, and
+    those assigned there (locals and keyword arguments).
 
     The cursor's own line is left out: its half-typed word would change the choice of
     snippets, and with it the start of the prompt, on every keystroke.
     """
-    return list(_file_names(*_outside_line(text, offset))[0])
+    return _file_names(*_outside_line(text, offset))
 
 
 @functools.lru_cache(maxsize=4)
 def _file_names(before: str, after: str) -> tuple[tuple[str, ...], frozenset[str]]:
-    """The names used outside the cursor's line, in order of first use, and those assigned
-    there (locals and keyword arguments). Kept while the person types on one line: in a
-    100 KB file reading them takes tens of milliseconds."""
+    """`file_names`, kept while the person types on one line: in a 100 KB file reading
+    them takes tens of milliseconds."""
     used = tuple(dict.fromkeys(_NAME.findall(before) + _NAME.findall(after)))
     return used, frozenset(_ASSIGNED.findall(before) + _ASSIGNED.findall(after))
 
@@ -393,7 +393,7 @@ def select(index: WorkspaceIndex | None, path: str | Path, text: str, offset: in
     window = text[max(0, line_start - NEAR_CHARS):line_start]
     candidates: list[_Candidate] = []
     if index is not None:
-        used, assigned = _file_names(*_outside_line(text, offset))
+        used, assigned = file_names(text, offset)
         finder = _Finder(index, key, language.name, used, assigned)
         finder.run()
         best = sorted((rank, place_path, reason, definition) for (place_path, _), (

@@ -217,8 +217,9 @@ def test_context_files_join_a_files_snippets() -> None:
 
 def test_the_files_names_in_order_of_first_use_leave_out_the_cursors_line() -> None:
     text = "alpha = 1\nbeta(alpha)\ngam\ndelta(beta)"
-    assert retrieval.names_used(text, text.index("gam") + 2) == ["alpha", "beta", "delta"]
-    assert retrieval.names_used(text, len(text)) == ["alpha", "beta", "gam"]
+    assert retrieval.file_names(text, text.index("gam") + 2) == (
+        ("alpha", "beta", "delta"), frozenset({"alpha"}))
+    assert retrieval.file_names(text, len(text))[0] == ("alpha", "beta", "gam")
 
 
 # -- recent chunks ------------------------------------------------------------------------
