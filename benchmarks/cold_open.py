@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from lsprotocol import types
 
@@ -73,6 +73,9 @@ class Outcome:
     suggested: str  # the line once the first suggestion is accepted, stripped
     seconds: float
     shown: bool
+    # what the model said of the suggestion shown (confidence.py), for the gate's
+    # calibration (confidence_fit.py); None for the raw model and answers from the cache
+    evidence: dict[str, Any] | None = None
 
     @property
     def exact(self) -> bool:
@@ -133,14 +136,19 @@ async def ask_server(editor: Editor, sample: Line, text: str) -> Outcome:
     uri = f"file:///cold-open/{sample.project}/{sample.path}"
     editor.open(uri, document, sample.language)
     cursor = types.Position(sample.line, len(sample.indent))
+    before = await editor.stats()
     started = time.perf_counter()
     result = await editor.ask(uri, cursor)
     seconds = time.perf_counter() - started
+    after = await editor.stats()
     editor.close(uri)
     shown = bool(result and result.items)
     if shown:
         document = accept(document, result.items[0], cursor)
-    return Outcome(SERVER, sample, document.split("\n")[sample.line].strip(), seconds, shown)
+    evidence = after["shown_evidence"] \
+        if shown and after["generations"] > before["generations"] else None
+    return Outcome(SERVER, sample, document.split("\n")[sample.line].strip(), seconds, shown,
+                   evidence)
 
 
 def rows(outcomes: list[Outcome]) -> list[str]:
