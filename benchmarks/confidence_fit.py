@@ -1,12 +1,13 @@
-"""Calibrates the confidence gate (refact_lsp/confidence.py) on HumanEval infilling logs,
-and reports what it would withhold on other logs.
+"""Calibrates the confidence gate (refact_lsp/confidence.py) on HumanEval infilling and
+real-code logs, and reports what it would withhold on other logs.
 
     .venv/bin/python -m benchmarks.confidence_fit --fit A.jsonl [B.jsonl ...] \\
-        [--report C.jsonl ...] [--max-right-lost 0.04]
+        [--report C.jsonl ...] [--max-right-lost 0.05]
 
-The logs are `humaneval_infill --log` files of the server with the gate off: each shown
-suggestion carries what the model said of it (`evidence`: mean and least token
-log-probability, whether a smaller window wrote it) and whether the tests passed. `--fit`
+The logs are `humaneval_infill --log` and `cold_open --log` files of the server with the
+gate off: each shown suggestion carries what the model said of it (`evidence`: mean and
+least token log-probability, whether a smaller window wrote it) and whether it
+was right (the tests passed; on real code, the first line is the author's). `--fit`
 fits the logistic weights on those and chooses the highest `minConfidence` that
 withholds at most `--max-right-lost` of the right suggestions there; `--report` prints,
 for each log, coverage (shown among asked) and precision (right among shown) without
@@ -25,8 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import cold_open
 from benchmarks.humaneval_infill.__main__ import SERVER, log_lines
 from refact_lsp.confidence import Evidence, Weights
+
+
+REAL_CODE = "real code"
 
 
 @dataclass(frozen=True)
@@ -40,16 +45,19 @@ class Asked:
 
 
 def read(paths: Sequence[str | Path]) -> list[Asked]:
+    """The server's answers in humaneval_infill logs (right: the tests pass) and in
+    cold_open logs (kind "real code"; right: the first line is the author's)."""
     asked = []
     for line in log_lines(paths):
         entry = json.loads(line)
-        if entry["system"] != SERVER:
-            continue
         found = entry.get("evidence")
         evidence = Evidence(found["mean_logprob"], found["min_logprob"], found["tokens"],
                             found["short_window"]) if found else None
-        asked.append(Asked(entry["task"].split("/")[2], bool(entry["middle"]),
-                           entry["passed"], evidence))
+        if entry["system"] == SERVER:
+            asked.append(Asked(entry["task"].split("/")[2], bool(entry["middle"]),
+                               entry["passed"], evidence))
+        elif entry["system"] == cold_open.SERVER:
+            asked.append(Asked(REAL_CODE, entry["shown"], entry["exact"], evidence))
     return asked
 
 
@@ -124,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fit", nargs="+", required=True, metavar="LOG")
     parser.add_argument("--report", nargs="*", default=[], metavar="LOG")
-    parser.add_argument("--max-right-lost", type=float, default=0.04)
+    parser.add_argument("--max-right-lost", type=float, default=0.05)
     args = parser.parse_args(argv)
     fitted = read(args.fit)
     weights = fit(fitted)

@@ -71,6 +71,7 @@ class Plan:
     # until it meets the code after the cursor (a bridge), and is cut where it does.
     bridges: bool = False
     max_lines: int = 8
+    provisional: bool = False  # a smaller window's: one line where one parses (provisional)
     time_budget_ms: int = 1000
     language: Language | None = None  # the grammar that syntax-checks a suggestion
 
@@ -198,6 +199,15 @@ def unhealed(plan: Plan) -> Plan:
     return dataclasses.replace(plan, heal="")
 
 
+def provisional(plan: Plan) -> Plan:
+    """The plan for a smaller window's answer after a jump: its first line alone where
+    that line parses alone (a block's opening line does not, and goes on as before).
+    Its suggestion is replaced once a larger window is ready; more lines written from
+    so little context were rarely right and cost the wait (on a cold open of real code,
+    about a second of the two)."""
+    return dataclasses.replace(plan, provisional=True)
+
+
 def cut_index(plan: Plan, text: str) -> int | None:
     """Where the output stops belonging at the cursor, or None while it still may.
 
@@ -260,14 +270,16 @@ class Stopper:
         self.length_at_deadline: int | None = None
         self.first_line_fits: bool | None = None  # known once the first line is written
 
+    def _first_line_fits(self, text: str) -> bool:
+        """Whether the output's first line, once written, is a suggestion alone."""
+        if self.first_line_fits is None:
+            self.first_line_fits = _one_line(self.plan, text.split("\n")[0]) is not None
+        return self.first_line_fits
+
     def _bridging(self, text: str) -> bool:
         """Whether generation goes on past the first line to meet the code after the
         cursor: the plan allows it and the first line alone would show nothing."""
-        if not self.plan.bridges or "\n" not in text:
-            return False
-        if self.first_line_fits is None:
-            self.first_line_fits = _one_line(self.plan, text.split("\n")[0]) is not None
-        return not self.first_line_fits
+        return self.plan.bridges and "\n" in text and not self._first_line_fits(text)
 
     def __call__(self, raw: str) -> bool:
         text = visible(self.plan, raw)
@@ -277,6 +289,8 @@ class Stopper:
             if _meets(self.plan, text) is not None or text.count("\n") >= self.plan.max_lines:
                 return True
         elif cut_index(self.plan, text) is not None:
+            return True
+        elif self.plan.provisional and "\n" in text and self._first_line_fits(text):
             return True
         now = self.clock()
         if self.deadline is None:

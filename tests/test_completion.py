@@ -438,3 +438,21 @@ def test_a_cursor_inside_a_word_backs_the_prompt_up_for_the_model_to_write_it_ag
     run(off, doc, Position(4, 14))
     assert engine.requests[0].heal_text == "" and engine.requests[0].prompt.text.endswith(
         "return wid")
+
+
+def test_a_smaller_windows_answer_is_one_line_where_one_parses_the_full_windows_a_block(
+        ) -> None:
+    """From a smaller window after a jump the model writes one line (provisional, and
+    replaced once a larger window is ready), or a block where its first line opens one;
+    the full window's answer is the block."""
+    lines = "    area = width * height\n    return area\n\n"
+    block = "    if width < 0:\n        raise ValueError(width)\n\n"
+    comp, engine = completer(lines, block, lines)
+    engine.serves_short_prompts = engine.short_window = engine.climbing = True
+    assert run(comp, document(), BODY).text == "area = width * height"
+    assert engine.requests[0].short_window_stops  # this engine serves smaller windows
+    comp.forget(document().uri)
+    assert run(comp, document(), BODY).text == "if width < 0:\n        raise ValueError(width)"
+    comp.forget(document().uri)
+    engine.short_window = engine.climbing = False
+    assert run(comp, document(), BODY).text == "area = width * height\n    return area"

@@ -8,8 +8,10 @@ import json
 import random
 from pathlib import Path
 
-from benchmarks.confidence_fit import fit, gate, read, threshold
+from benchmarks import cold_open
+from benchmarks.confidence_fit import REAL_CODE, fit, gate, read, threshold
 from benchmarks.humaneval_infill.__main__ import SERVER
+from refact_lsp.confidence import Evidence
 
 
 def _log(path: Path, count: int, seed: int) -> Path:
@@ -46,3 +48,18 @@ def test_the_fit_learns_that_surer_answers_are_right_more_often(tmp_path: Path) 
     assert on.shown + on.withheld_right + on.withheld_wrong == off.shown
     cached = sum(item.shown and item.evidence is None for item in asked)
     assert on.shown >= cached  # no evidence: always shown
+
+
+def test_a_real_code_log_is_read_right_where_the_first_line_is_the_authors(
+        tmp_path: Path) -> None:
+    evidence = {"mean_logprob": -0.2, "min_logprob": -0.9, "tokens": 6, "short_window": True}
+    lines = [{"system": cold_open.SERVER, "shown": True, "exact": True, "evidence": evidence},
+             {"system": cold_open.SERVER, "shown": True, "exact": False, "evidence": None},
+             {"system": cold_open.SERVER, "shown": False, "exact": False, "evidence": None},
+             {"system": cold_open.RAW, "shown": True, "exact": True, "evidence": None}]
+    path = tmp_path / "cold.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    asked = read([path])
+    assert [(item.kind, item.shown, item.right) for item in asked] == [
+        (REAL_CODE, True, True), (REAL_CODE, True, False), (REAL_CODE, False, False)]
+    assert asked[0].evidence == Evidence(-0.2, -0.9, 6, short_window=True)

@@ -52,6 +52,9 @@ class GenerationRequest:
     # the full prompt would take too long to evaluate (after a jump to code their cache
     # does not hold).
     short_prompts: tuple[Prompt, ...] = ()
+    # The stop checks of the first and more candidates where a smaller window serves
+    # (stops.provisional: one line); empty: the same as the full window's.
+    short_window_stops: tuple[StopCheck, ...] = ()
     # A person likely stops here and waits for the answer (an empty line): nothing else
     # (growing a larger window after a jump) is done before it.
     awaited: bool = False

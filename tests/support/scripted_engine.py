@@ -69,9 +69,11 @@ class ScriptedEngine(Engine):
 
     def generate(self, request: GenerationRequest) -> Generation:
         self.requests.append(request)
-        first = self._decode(request, request.should_stop)
+        checks = request.short_window_stops if self.short_window and request.short_window_stops \
+            else (request.should_stop, *request.more_stops)
+        first = self._decode(request, checks[0])
         if self.candidates:
-            first.alternatives = [self._decode(request, stop) for stop in request.more_stops]
+            first.alternatives = [self._decode(request, stop) for stop in checks[1:]]
         return first
 
     def _decode(self, request: GenerationRequest, stop: Callable[[str], bool]) -> Generation:

@@ -9,6 +9,7 @@ without evicting each other's cache.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -169,6 +170,10 @@ class LlamaCppEngine(Engine):
             tokens, short, grown = self.ladder.choose(self.vocab.tokenize(request.prompt),
                                                       request)
             chosen_ms = (time.perf_counter() - started) * 1000
+            if short and request.short_window_stops:
+                first, *more = request.short_window_stops
+                request = dataclasses.replace(request, should_stop=first,
+                                              more_stops=tuple(more))
             generation = self._generate(request, tokens)
             generation.short_window, generation.grown_tokens = short, grown
             generation.prompt_ms += chosen_ms  # the time to the first token: growth too
