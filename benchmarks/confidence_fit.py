@@ -30,7 +30,6 @@ from benchmarks import cold_open
 from benchmarks.humaneval_infill.__main__ import SERVER, log_lines
 from refact_lsp.confidence import Evidence, Weights
 
-
 REAL_CODE = "real code"
 
 

@@ -43,10 +43,11 @@ class Rung:
 # Smallest first. The small ones are the definition the cursor is in (its signature and
 # as much of its body as fits) with the imports and enclosing signatures: the last 48
 # tokens before the cursor, what they were before, rarely told the model what it needed.
-# The first has 192 tokens before the cursor: with 128, on a cold open of real code
-# (benchmarks/cold_open.py, 80 lines, 2 CPU cores), the first line was the author's for
-# 17.5% of the lines against 25.0%, at a median wait of 1.7 s against 2.4 s.
-JUMP_RUNGS = (Rung(192, 48, enclosing=True), Rung(384, 128, enclosing=True),
+# A first one of 192 tokens before the cursor was measured (2 CPU cores): on cold opens
+# of real code the author's line on 25.0% and 23.8% of two samples of 80 lines against
+# 17.5% and 18.8%, median wait 2.4 s against 1.7 s, but the typing replay's p95 grew
+# by 40% (8 functions: 3.0 s against 2.1 s, twice): not adopted.
+JUMP_RUNGS = (Rung(128, 32, enclosing=True), Rung(384, 128, enclosing=True),
               Rung(768, 256, enclosing=False))
 MIN_PREFIX_TOKENS = 16  # the repository's snippets leave the prefix at least this
 WARM_KEY = "warm:"  # a running warm-up's key: this and its document's uri

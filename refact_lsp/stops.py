@@ -288,9 +288,7 @@ class Stopper:
         if self._bridging(text):
             if _meets(self.plan, text) is not None or text.count("\n") >= self.plan.max_lines:
                 return True
-        elif cut_index(self.plan, text) is not None:
-            return True
-        elif self.plan.provisional and "\n" in text and self._first_line_fits(text):
+        elif cut_index(self.plan, text) is not None or self.plan.provisional and "\n" in text and self._first_line_fits(text):
             return True
         now = self.clock()
         if self.deadline is None:
