@@ -276,6 +276,11 @@ class Stopper:
             self.first_line_fits = _one_line(self.plan, text.split("\n")[0]) is not None
         return self.first_line_fits
 
+    def _provisional_ends(self, text: str) -> bool:
+        """Whether a smaller window's answer ends: its first line is written and is a
+        suggestion alone (stops.provisional)."""
+        return self.plan.provisional and "\n" in text and self._first_line_fits(text)
+
     def _bridging(self, text: str) -> bool:
         """Whether generation goes on past the first line to meet the code after the
         cursor: the plan allows it and the first line alone would show nothing."""
@@ -288,7 +293,7 @@ class Stopper:
         if self._bridging(text):
             if _meets(self.plan, text) is not None or text.count("\n") >= self.plan.max_lines:
                 return True
-        elif cut_index(self.plan, text) is not None or self.plan.provisional and "\n" in text and self._first_line_fits(text):
+        elif cut_index(self.plan, text) is not None or self._provisional_ends(text):
             return True
         now = self.clock()
         if self.deadline is None:
