@@ -36,7 +36,7 @@ from benchmarks.crossfile import projects
 from benchmarks.crossfile.run import edit_similarity
 from benchmarks.crossfile.sample import MAX_LINE, choose, code_names, source_files
 from benchmarks.humaneval_infill.client import accept
-from benchmarks.replay import Editor, percentile
+from benchmarks.replay import Editor, percentile, shown_evidence
 from refact_lsp.engines.base import GenerationRequest
 from refact_lsp.models import resolve
 from refact_lsp.prompts import FimOrder, render
@@ -146,10 +146,8 @@ async def ask_server(editor: Editor, sample: Line, text: str) -> Outcome:
     shown = bool(result and result.items)
     if shown:
         document = accept(document, result.items[0], cursor)
-    evidence = after["shown_evidence"] \
-        if shown and after["generations"] > before["generations"] else None
     return Outcome(SERVER, sample, document.split("\n")[sample.line].strip(), seconds, shown,
-                   evidence)
+                   shown_evidence(before, after) if shown else None)
 
 
 def rows(outcomes: list[Outcome]) -> list[str]:

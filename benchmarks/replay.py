@@ -213,6 +213,13 @@ class Editor:
         await self.client.stop()
 
 
+def shown_evidence(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
+    """What the model said of the suggestion a request showed (confidence.py), from the
+    server's stats before and after it; None where the request did not reach the model
+    (an answer from the suggestion cache)."""
+    return after["shown_evidence"] if after["generations"] > before["generations"] else None
+
+
 def _plain(value: Any) -> Any:
     """pygls hands back an unknown method's result as namedtuples: make it dicts."""
     if hasattr(value, "_asdict"):

@@ -58,8 +58,7 @@ class Editor:
         seconds = time.perf_counter() - started
         after = await self.session.stats()
         tokens = after["generated_tokens"] - before["generated_tokens"]
-        self.evidence = after["shown_evidence"] \
-            if after["generations"] > before["generations"] else None
+        self.evidence = replay.shown_evidence(before, after)
         self.session.close(uri)
         if not result or not result.items:
             return task.document, seconds, tokens
