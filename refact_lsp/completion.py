@@ -46,9 +46,12 @@ class Rung:
 # A first one of 192 tokens before the cursor was measured (2 CPU cores): on cold opens
 # of real code the author's line on 25.0% and 23.8% of two samples of 80 lines against
 # 17.5% and 18.8%, median wait 2.4 s against 1.7 s, but the typing replay's p95 grew
-# by 40% (8 functions: 3.0 s against 2.1 s, twice): not adopted.
+# by 40% (8 functions: 3.0 s against 2.1 s, twice). So it serves only the first request
+# in a document (FIRST_RUNGS): a file just opened, whose first suggestion is read with
+# fresh eyes, where a jump while typing keeps the quicker 128.
 JUMP_RUNGS = (Rung(128, 32, enclosing=True), Rung(384, 128, enclosing=True),
               Rung(768, 256, enclosing=False))
+FIRST_RUNGS = (Rung(192, 48, enclosing=True), *JUMP_RUNGS[1:])
 MIN_PREFIX_TOKENS = 16  # the repository's snippets leave the prefix at least this
 WARM_KEY = "warm:"  # a running warm-up's key: this and its document's uri
 MAX_REGION_CHARS = 4000  # a longer cursor region is cut: its start moves closer
@@ -137,6 +140,7 @@ class Completer:
         self.cache = SuggestionCache()
         self.stats = Stats()
         self._regions: dict[str, str] = {}  # uri -> the prefix text before its cursor region
+        self._answered: set[str] = set()  # documents the model has answered a request in
         self.windows = Windows(engine.count_tokens)
         self._lock = threading.Lock()
 
@@ -178,7 +182,8 @@ class Completer:
                               alternatives=tuple(hits[1:]))
         smaller = [self.windows.build(document, offset, rung.prefix_tokens,
                                       rung.suffix_tokens, enclosing=rung.enclosing)
-                   for rung in JUMP_RUNGS if rung.prefix_tokens < prefix_budget] \
+                   for rung in self._rungs(document.uri, warm)
+                   if rung.prefix_tokens < prefix_budget] \
             if settings.jump_prompt_ms > 0 and self.engine.serves_short_prompts else []
         prompts = _Prompts(self, document, ctx, plan, files, place, comment)
         return Job(document.uri, document.version, prompts.of(ctx, True), plan, cursor,
@@ -189,6 +194,13 @@ class Completer:
                    short_unhealed_prompts=tuple(prompts.of(window, False)
                                                 for window in smaller) if plan.heal else (),
                    warm_only=warm)
+
+    def _rungs(self, uri: str, warm: bool) -> tuple[Rung, ...]:
+        """The smaller windows for a request: FIRST_RUNGS until the model has answered a
+        request in the document (the keystrokes before the first pause are cancelled
+        unanswered; a warm-up answers nothing), JUMP_RUNGS after."""
+        with self._lock:
+            return JUMP_RUNGS if warm or uri in self._answered else FIRST_RUNGS
 
     def region_start(self, uri: str, prefix: str) -> int:
         """Where the cursor's region starts in `prefix`, for the SPLIT prompt layout.
@@ -214,6 +226,7 @@ class Completer:
         """A closed document leaves nothing behind."""
         with self._lock:
             self._regions.pop(uri, None)
+            self._answered.discard(uri)
             self.cache.forget(uri)
         self.windows.forget(uri)
 
@@ -226,6 +239,8 @@ class Completer:
         generation, ranked = self._attempts(job)
         if generation.stopped_by == StopReason.CANCELLED:
             return Result("", job.start, job.start, StopReason.CANCELLED, generation)
+        with self._lock:
+            self._answered.add(job.uri)
         log.debug("generation %r stopped by %s: %d/%d prompt tokens reused, %d generated, "
                   "%.0f+%.0f ms", generation.text, generation.stopped_by,
                   generation.reused_tokens, generation.prompt_tokens,

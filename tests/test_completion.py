@@ -456,3 +456,34 @@ def test_a_smaller_windows_answer_is_one_line_where_one_parses_the_full_windows_
     comp.forget(document().uri)
     engine.short_window = engine.climbing = False
     assert run(comp, document(), BODY).text == "area = width * height\n    return area"
+
+
+def test_the_first_answer_in_a_document_comes_from_a_larger_smallest_window() -> None:
+    """Until the model has answered in a document (a file just opened) its smallest
+    window holds 192 tokens before the cursor; after that, and for a jump, 128. A
+    cancelled request answers nothing, and a document closed and opened again starts
+    over."""
+    comp, engine = completer("area = width * height\n")
+    engine.serves_short_prompts = True
+    budgets: list[int] = []
+    build = comp.windows.build
+
+    def recorded(document: Document, offset: int, prefix: int, suffix: int,
+                 enclosing: bool = False) -> Any:
+        budgets.append(prefix)
+        return build(document, offset, prefix, suffix, enclosing)
+
+    comp.windows.build = recorded  # type: ignore[method-assign]
+
+    def smallest(cancel: bool = False) -> int:
+        budgets.clear()
+        job = comp.prepare(document(), BODY)
+        assert isinstance(job, Job) and len(job.short_prompts) == 3
+        if cancel:
+            job.cancel.set()
+        comp.run(job)
+        return min(budgets)
+
+    assert [smallest(cancel=True), smallest(), smallest()] == [192, 192, 128]
+    comp.forget(document().uri)
+    assert smallest() == 192
