@@ -5,13 +5,15 @@ word be completed as the model tokenizes the word."""
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from refact_lsp.engines.base import GenerationRequest, StopReason
+from refact_lsp.engines.base import Generation, GenerationRequest
 from refact_lsp.engines.llama_cpp import LlamaCppEngine
 from refact_lsp.prompts import FimOrder, render
 
@@ -44,24 +46,37 @@ def hole(name: str, line: str) -> tuple[str, str]:
 
 
 def generate(engine: LlamaCppEngine, prefix: str, suffix: str, *, lookup: bool,
-             heal_text: str = "", max_tokens: int = 48) -> tuple[str, StopReason, int, int]:
-    request = GenerationRequest(
+             heal_text: str = "", max_tokens: int = 48) -> Generation:
+    return engine.generate(GenerationRequest(
         prompt=render(engine.template, FimOrder.PSM, prefix, suffix), max_tokens=max_tokens,
-        should_stop=lambda text: text.count("\n") >= 4, lookup=lookup, heal_text=heal_text)
-    generation = engine.generate(request)
-    return (generation.text, generation.stopped_by, generation.drafted_tokens,
-            generation.accepted_tokens)
+        should_stop=lambda text: text.count("\n") >= 4, lookup=lookup, heal_text=heal_text))
+
+
+def first_difference_logprobs(a: Generation, b: Generation) -> tuple[float, float] | None:
+    """Where two outputs part: each one's log-probability of the token that wrote past
+    their common start; None where one ends there."""
+    common = len(os.path.commonprefix([a.text, b.text]))
+    found = [next((logprob for end, logprob in g.token_logprobs if end > common), None)
+             for g in (a, b)]
+    return None if None in found else (found[0], found[1])
 
 
 def test_drafts_give_the_same_output_as_one_token_at_a_time(engine: LlamaCppEngine) -> None:
+    """Drafts checked in one batch leave the output as greedy decoding makes it. A batch
+    is computed in another order than one token at a time, so the last bits of the
+    logits may differ: two outputs may only part at a near tie, where the model gave its
+    choice less than 60% in both."""
     accepted = 0
     for name, line in HOLES:
         prefix, suffix = hole(name, line)
         plain = generate(engine, prefix, suffix, lookup=False)
         drafted = generate(engine, prefix, suffix, lookup=True)
-        assert drafted[:2] == plain[:2], (name, line)
-        assert plain[2:] == (0, 0)
-        accepted += drafted[3]
+        if (drafted.text, drafted.stopped_by) != (plain.text, plain.stopped_by):
+            parted = first_difference_logprobs(plain, drafted)
+            assert parted is not None and max(parted) < math.log(0.6), (
+                name, line, plain.text, drafted.text, parted)
+        assert (plain.drafted_tokens, plain.accepted_tokens) == (0, 0)
+        accepted += drafted.accepted_tokens
     assert accepted > 0  # code repeats itself: some drafts were right
 
 
@@ -74,7 +89,7 @@ def test_a_cursor_inside_a_word_is_healed(engine: LlamaCppEngine) -> None:
     assert 0 < len(prefix) - cut <= len("break_on_hyp")
     healed = generate(engine, prefix[:cut], "\n" + suffix, lookup=True,
                       heal_text=prefix[cut:])
-    assert healed[0].startswith("hens"), healed  # "break_on_hyp" + "hens": the name
+    assert healed.text.startswith("hens"), healed.text  # "break_on_hyp" + "hens": the name
     assert engine.healing_start(prefix + " ") == len(prefix) + 1  # after a space: none
 
 
