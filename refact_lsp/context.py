@@ -44,7 +44,7 @@ from tree_sitter import Node, QueryCursor, Tree
 
 from refact_lsp.documents import Document
 from refact_lsp.languages import Capture
-from refact_lsp.text import LINE_BREAK, StrEnum, is_word_char, line_start
+from refact_lsp.text import LINE_BREAK, StrEnum, is_word_char, jaccard, line_start
 
 CountTokens = Callable[[str], int]
 
@@ -71,6 +71,10 @@ IMPORT_DEPTH = 2  # ... among the root's children and grandchildren
 COUNT_CACHE_SIZE = 1 << 15
 MAX_CACHED_CHARS = 1024  # token counts of longer pieces are not remembered
 MAX_SPAN_CHARS = 1 << 16  # a definition is looked at this far after the cursor at most
+MIN_SIBLING_TOKENS = 24  # room a definition window leaves for one like it (_sibling)
+SIBLING_REACH_CHARS = 1 << 15  # ... which is looked for this far before the window,
+SIBLING_HEADROOM = 4  # ... leaving a quarter of the budget to typing (the window is held)
+WORD = re.compile(r"\w+")
 
 _OVER = sys.maxsize  # the cost of a cut past the budget
 _INDENT = re.compile(r"[ \t]*")
@@ -100,7 +104,7 @@ class Context:
 
 def build(document: Document, offset: int, count_tokens: CountTokens, prefix_budget: int,
           suffix_budget: int, *, keep: tuple[int, int] | None = None,
-          enclosing: bool = False) -> Context:
+          enclosing: bool = False, sibling: bool = False) -> Context:
     """The context at string index `offset`; budgets are in `count_tokens` tokens.
 
     Counts are remembered for the `count_tokens` last passed (compared with `==`, so the
@@ -115,7 +119,8 @@ def build(document: Document, offset: int, count_tokens: CountTokens, prefix_bud
     With `enclosing`, the windows stay inside the definition the cursor is in (its
     signature first), as much of it as the budgets allow, and the outline brings the
     imports and the signatures around it: a small window of the code that matters, not
-    of the last lines before the cursor.
+    of the last lines before the cursor. With `sibling` too, the room a short definition
+    leaves holds the definition most like it from earlier in the file.
     """
     text = document.text
     offset = max(0, min(offset, len(text)))
@@ -125,7 +130,7 @@ def build(document: Document, offset: int, count_tokens: CountTokens, prefix_bud
     keep_start, keep_end = (keep[0], len(text) - keep[1]) if keep else (None, None)
     span = syntax.definition_span(offset) if enclosing and syntax is not None else None
     start, outline = _prefix_window(text, offset, prefix_budget, count, count_tokens, syntax,
-                                    keep_start, span)
+                                    keep_start, span, sibling)
     end = _suffix_window(text, offset, suffix_budget, count, count_tokens, syntax, keep_end,
                          span)
     line_prefix, line_suffix = _cursor_line(text, offset)
@@ -297,6 +302,12 @@ class _Syntax:
                 parts[start] = _Part(start, start + len(text), text, signature=False)
         return sorted(parts.values(), key=lambda part: part.pos)
 
+    def definitions(self, start: int, end: int) -> list[Node]:
+        """The definitions that lie between two string indexes at or before the cursor."""
+        low, high = self.byte(start), self.byte(end)
+        return [node for node in self.captures(low, high).get(Capture.DEFINITION, ())
+                if low <= node.start_byte and node.end_byte <= high]
+
     def header(self, definition: Node, body: Node) -> _Part:
         """A definition's signature: its lines up to the body, with the body's opening token."""
         start = self.char(definition.start_byte)
@@ -403,7 +414,8 @@ class _Side:
 
 def _prefix_window(text: str, offset: int, budget: int, count: CountTokens,
                    count_tokens: CountTokens, syntax: _Syntax | None,
-                   keep: int | None, span: tuple[int, int] | None = None) -> tuple[int, str]:
+                   keep: int | None, span: tuple[int, int] | None = None,
+                   sibling: bool = False) -> tuple[int, str]:
     """Where the prefix window starts (not before `span`'s start), and the outline of
     what it cut off."""
     side = _Side(text, offset, budget, count, syntax, forward=False, span=span)
@@ -417,14 +429,59 @@ def _prefix_window(text: str, offset: int, budget: int, count: CountTokens,
     reserve = min(budget // OUTLINE_SHARE, _outline_cost(
         text, [part for part in parts if part.end <= plain.pos], plain.pos, count, comment))
     cut = side.choose(budget - reserve, keep) if reserve else None
-    if cut is None:
-        return plain.pos, ""
-    cut_off = [part for part in parts if part.end <= cut.pos]  # in file order
+    start, chosen = (plain.pos, []) if cut is None else (cut.pos, _outline_within(
+        text, parts, cut.pos, count, comment, reserve))
+    if span is not None and sibling:  # a short definition leaves room: one like it
+        room = budget - budget // SIBLING_HEADROOM - count(text[start:offset]) \
+            - _outline_cost(text, chosen, start, count, comment)
+        sibling = _sibling(syntax, span, start, room, count)
+        chosen += [sibling] if sibling is not None else []
+    return start, "".join(_outline_pieces(text, chosen, start, comment)) if chosen else ""
+
+
+def _outline_within(text: str, parts: list[_Part], start: int, count: CountTokens,
+                    comment: str, reserve: int) -> list[_Part]:
+    """The outline parts before `start` that fit `reserve` tokens."""
+    cut_off = [part for part in parts if part.end <= start]  # in file order
     chosen = [part for part in reversed(cut_off) if part.signature] + [
         part for part in cut_off if not part.signature]
-    while chosen and _outline_cost(text, chosen, cut.pos, count, comment) > reserve:
+    while chosen and _outline_cost(text, chosen, start, count, comment) > reserve:
         chosen.pop()  # imports go first, the last first; then the outermost signatures
-    return cut.pos, "".join(_outline_pieces(text, chosen, cut.pos, comment))
+    return chosen
+
+
+def _sibling(syntax: _Syntax, span: tuple[int, int], before: int, room: int,
+             count: CountTokens) -> _Part | None:
+    """The definition most like the one around the cursor (by the words of their first
+    lines, at least half shared; the nearest of equals) that ends before `before`, as
+    many of its lines as fit `room` tokens (two at least): how the file writes such a
+    thing, which a window of the definition alone does not show."""
+    if room < MIN_SIBLING_TOKENS:
+        return None
+    text = syntax.text
+    words = _first_line_words(text, span[0])
+    best: tuple[float, int, int] | None = None
+    for node in syntax.definitions(max(0, before - SIBLING_REACH_CHARS), before):
+        start = line_start(text, syntax.char(node.start_byte))
+        shared = jaccard(words, _first_line_words(text, start))
+        if shared >= 0.5 and (best is None or (shared, start) > best[:2]):
+            best = (shared, start, syntax.char(node.end_byte))
+    if best is None:
+        return None
+    kept, cost = [], 0
+    for line in text[best[1]:best[2]].split("\n"):
+        cost += count(line + "\n")
+        if cost > room:
+            break
+        kept.append(line)
+    body = "\n".join(kept)
+    return _Part(best[1], best[1] + len(body), body, signature=False) \
+        if len(kept) >= 2 else None
+
+
+def _first_line_words(text: str, start: int) -> frozenset[str]:
+    end = text.find("\n", start)
+    return frozenset(WORD.findall(text, start, len(text) if end < 0 else end))
 
 
 def _suffix_window(text: str, offset: int, budget: int, count: CountTokens,

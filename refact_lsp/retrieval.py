@@ -43,7 +43,7 @@ from pathlib import Path
 from refact_lsp import imports
 from refact_lsp.imports import Import
 from refact_lsp.prompts import ContextFile
-from refact_lsp.text import line_start
+from refact_lsp.text import jaccard, line_start
 from refact_lsp.workspace import (
     HEADER_MAX_CHARS,
     Definition,
@@ -132,11 +132,6 @@ def identifiers(text: str) -> frozenset[str]:
     pieces of code of a language share, left out."""
     return frozenset(name for name in _NAME.findall(text)
                      if len(name) >= MIN_NAME_CHARS and name not in _KEYWORDS)
-
-
-def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
 
 
 # -- recently visited code ---------------------------------------------------------------

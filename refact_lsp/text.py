@@ -37,6 +37,12 @@ def word_before(text: str) -> str:
     return text[index:]
 
 
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    """How alike two sets of words are: shared among all, 0 to 1."""
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
 def line_start(text: str, offset: int) -> int:
     """Where the line holding `offset` starts."""
     start = text.rfind("\n", 0, offset) + 1

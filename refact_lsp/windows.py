@@ -44,14 +44,15 @@ class Windows:
         self._lock = threading.Lock()
 
     def build(self, document: Document, offset: int, prefix_budget: int, suffix_budget: int,
-              enclosing: bool = False) -> Context:
+              enclosing: bool = False, sibling: bool = False) -> Context:
         """The window of these budgets at `offset` (a string index)."""
         key = (document.uri, prefix_budget, suffix_budget)
         with self._lock:
             keep = self._edges.get(key)
             held = self._held.get(key)
         window = context.build(document, offset, self.count_tokens, prefix_budget,
-                               suffix_budget, keep=keep, enclosing=enclosing)
+                               suffix_budget, keep=keep, enclosing=enclosing,
+                               sibling=sibling)
         if enclosing:
             window = self._steady(key, document.text, offset, window, held, prefix_budget)
         with self._lock:

@@ -469,9 +469,9 @@ def test_the_first_answer_in_a_document_comes_from_a_larger_smallest_window() ->
     build = comp.windows.build
 
     def recorded(document: Document, offset: int, prefix: int, suffix: int,
-                 enclosing: bool = False) -> Any:
+                 enclosing: bool = False, sibling: bool = False) -> Any:
         budgets.append(prefix)
-        return build(document, offset, prefix, suffix, enclosing)
+        return build(document, offset, prefix, suffix, enclosing, sibling)
 
     comp.windows.build = recorded  # type: ignore[method-assign]
 

@@ -411,3 +411,34 @@ def test_an_enclosing_window_is_the_definition_with_the_files_outline() -> None:
     assert small.prefix.endswith("return width * ") and "other_29" not in small.prefix
     top = at_cursor("x = 1\ny = ‸\n")
     assert build(*top, count, 400, 100, enclosing=True) == build(*top, count, 400, 100)
+
+
+def test_a_short_definitions_window_brings_the_one_most_like_it_from_before() -> None:
+    """Asked for (`sibling`), where the definition the cursor is in leaves room, the
+    window's outline holds the definition most like it (by the words of its first line)
+    from earlier in the file, in file order: how the file writes such a thing. Unlike ones
+    are left out, and so are all in a plain window."""
+    source = ("import re\n\n\nclass Basic:\n"
+              "    def before_set(self, parser, section, option, value):\n"
+              "        tmp_value = value.replace('%%', '')\n"
+              "        return value\n\n"
+              "    def unrelated(self):\n        return 1\n\n"
+              + "".join(f"    def other_{i}(self):\n        return {i}\n\n" for i in range(30))
+              + "\nclass Extended:\n"
+              "    def before_set(self, parser, section, option, value):\n        t‸\n")
+    doc, offset = at_cursor(source)
+    assert "tmp_value" not in build(doc, offset, count, 128, 32, enclosing=True).prefix
+    ctx = build(doc, offset, count, 128, 32, enclosing=True, sibling=True)
+    assert "    def before_set(self, parser, section, option, value):\n" \
+           "        tmp_value = value.replace('%%', '')\n" in ctx.outline
+    assert ctx.outline.index("tmp_value") < ctx.outline.index("class Extended:")
+    assert "unrelated" not in ctx.prefix and "other_" not in ctx.prefix
+    assert ctx.prefix.endswith("class Extended:\n    def before_set(self, parser, section, "
+                               "option, value):\n        t")
+    plain = build(doc, offset, count, 128, 32)
+    assert "tmp_value" not in plain.prefix
+    unlike = at_cursor(source.replace("class Extended:\n    def before_set(self, parser, "
+                                      "section, option, value):",
+                                      "class Extended:\n    def write(self, fp):"))
+    assert "tmp_value" not in build(*unlike, count, 128, 32, enclosing=True,
+                                    sibling=True).prefix
