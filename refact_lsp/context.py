@@ -434,8 +434,8 @@ def _prefix_window(text: str, offset: int, budget: int, count: CountTokens,
     if span is not None and sibling:  # a short definition leaves room: one like it
         room = budget - budget // SIBLING_HEADROOM - count(text[start:offset]) \
             - _outline_cost(text, chosen, start, count, comment)
-        sibling = _sibling(syntax, span, start, room, count)
-        chosen += [sibling] if sibling is not None else []
+        like = _sibling(syntax, span, start, room, count)
+        chosen += [like] if like is not None else []
     return start, "".join(_outline_pieces(text, chosen, start, comment)) if chosen else ""
 
 
