@@ -95,6 +95,22 @@ def without(block: Block, text: str) -> str:
     return "\n".join(lines)
 
 
+async def start_server(client: LanguageClient, *args: str) -> asyncio.Task[None]:
+    """Start the server (`refact_lsp.cli` with `args`) for `client`, and relay its stderr
+    (its log) to ours as it comes: pygls pipes it and reads none of it, so a server that
+    logged more than a pipe holds (64 KiB: seconds with `-v`) would block at its next line.
+    Keep the task returned until the server stops."""
+    await client.start_io(sys.executable, "-m", "refact_lsp.cli", *args, env=dict(os.environ))
+    stream = client._server.stderr  # the process pygls started
+
+    async def relay() -> None:
+        while line := await stream.readline():
+            sys.stderr.buffer.write(line)
+            sys.stderr.flush()
+
+    return asyncio.create_task(relay())
+
+
 class Editor:
     """One editor session with its own server process."""
 
@@ -114,8 +130,7 @@ class Editor:
 
     async def start(self, workspace: Path | None = None) -> None:
         """Start the server; `workspace` is the folder opened (rootUri), none by default."""
-        await self.client.start_io(sys.executable, "-m", "refact_lsp.cli", *self.server_args,
-                                   env=dict(os.environ))
+        self._log = await start_server(self.client, *self.server_args)
         capabilities = types.ClientCapabilities(
             text_document=types.TextDocumentClientCapabilities(
                 inline_completion=types.InlineCompletionClientCapabilities()))

@@ -30,7 +30,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient
 
-from benchmarks.replay import Block, function_blocks, keys, percentile
+from benchmarks.replay import Block, function_blocks, keys, percentile, start_server
 from refact_lsp import models
 from tests.support.engine_servers import (
     EngineProcess,
@@ -91,8 +91,7 @@ class Person:
         """Start the LSP server and wait until its engine answers."""
         options = {"engine": {"kind": self.engine.kind, "url": self.engine.url},
                    "maxTokens": 64, "cache": False}
-        await self.client.start_io(sys.executable, "-m", "refact_lsp.cli",
-                                   env=dict(os.environ))
+        self._log = await start_server(self.client)
         capabilities = types.ClientCapabilities(text_document=types.
                                                 TextDocumentClientCapabilities(
                                                     inline_completion=types.

@@ -100,6 +100,8 @@ class Context:
     outline: str = ""  # imports and enclosing signatures the window cut off
     start: int = 0
     end: int = 0
+    # Where the definition it was made inside starts (`enclosing`); None outside any.
+    definition: int | None = None
 
 
 def build(document: Document, offset: int, count_tokens: CountTokens, prefix_budget: int,
@@ -137,7 +139,8 @@ def build(document: Document, offset: int, count_tokens: CountTokens, prefix_bud
     situation = _situation(text, offset, line_prefix, line_suffix, syntax)
     return Context(prefix=outline + text[start:offset], suffix=text[offset:end],
                    line_prefix=line_prefix, line_suffix=line_suffix, situation=situation,
-                   outline=outline, start=start, end=end)
+                   outline=outline, start=start, end=end,
+                   definition=span[0] if span is not None else None)
 
 
 class _CountCache:
