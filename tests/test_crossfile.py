@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.crossfile.__main__ import run_samples, table
+from benchmarks.crossfile.__main__ import in_process, over_lsp, run_samples, table
+from benchmarks.crossfile.inprocess import InProcess
 from benchmarks.crossfile.run import Condition, emptied
 from benchmarks.crossfile.sample import candidates, choose
 from benchmarks.crossfile.snippets import Found, retrieved
@@ -126,8 +127,8 @@ def test_two_lines_in_three_conditions_over_lsp(tmp_path: Path):
     model = write_tiny_refact_gguf(tmp_path / "tiny.gguf")
     root = python_project(tmp_path / "workspace")
     samples = choose(candidates(root, "python"), 2, seed=0)
-    outcomes = asyncio.run(run_samples(samples, root, str(model),
-                                       {"jumpPromptMs": 0, "maxTokens": 8}))
+    outcomes = asyncio.run(run_samples(samples, root, over_lsp(
+        str(model), {"jumpPromptMs": 0, "maxTokens": 8})))
     assert [(o.sample, o.condition) for o in outcomes] == \
         [(s, c) for s in samples for c in Condition]
     assert {o.indexed for o in outcomes if o.condition == Condition.WORKSPACE} == {4}
@@ -136,6 +137,26 @@ def test_two_lines_in_three_conditions_over_lsp(tmp_path: Path):
     assert (root / "pkg" / "a.py").read_text() == PY_A  # restored after each ask
     rows = table(outcomes)
     assert rows[1].startswith("in-file") and "workspace / in-file" in rows[-2]
+
+
+@pytest.mark.model
+def test_the_same_lines_asked_in_process_see_b_only_with_the_workspace_or_b_open(
+        tmp_path: Path):
+    model = write_tiny_refact_gguf(tmp_path / "tiny.gguf")
+    root = python_project(tmp_path / "workspace")
+    # retrieval finds `helper` (used on another line); `c`'s only use is the line itself
+    samples = [s for s in candidates(root, "python") if s.name == "helper"]
+    completer = InProcess(str(model), {"jumpPromptMs": 0, "maxTokens": 8})
+    try:
+        outcomes = asyncio.run(run_samples(samples, root, in_process(completer)))
+    finally:
+        completer.close()
+    assert [(o.sample, o.condition) for o in outcomes] == \
+        [(s, c) for s in samples for c in Condition]
+    assert {o.indexed for o in outcomes if o.condition == Condition.WORKSPACE} == {4}
+    assert [o.saw_source for o in outcomes] == [False, True, True]
+    assert (root / "pkg" / "a.py").read_text() == PY_A
+    assert table(outcomes)[1].rstrip().endswith("0.0%")  # in-file: B in no prompt
 
 
 def test_retrieval_is_checked_without_the_model(tmp_path: Path):

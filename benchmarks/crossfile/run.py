@@ -48,6 +48,7 @@ class Outcome:
     line: str  # the line once the first item is accepted, without its indentation
     seconds: float  # from the request to its answer
     indexed: int | None  # files in the server's index when it was asked
+    saw_source: bool | None = None  # whether B was in the prompt, where it is known
 
     @property
     def exact(self) -> bool:
