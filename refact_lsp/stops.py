@@ -367,11 +367,12 @@ def _bridge(plan: Plan, text: str) -> Suggestion | None:
 
 
 def _shown(suggestion: Suggestion | None) -> Suggestion | None:
-    """None for a placeholder for code, which is nothing to show."""
-    if suggestion is None or all(PLACEHOLDER.fullmatch(line)
-                                 for line in suggestion.text.split("\n") if line.strip()):
+    """None for a placeholder for code, which is nothing to show, and for code that
+    starts with one: the placeholder is what the person would see at the cursor."""
+    if suggestion is None:
         return None
-    return suggestion
+    lines = [line for line in suggestion.text.split("\n") if line.strip()]
+    return None if not lines or PLACEHOLDER.fullmatch(lines[0]) else suggestion
 
 
 def _fit_line(text: str, line_suffix: str) -> Suggestion | None:

@@ -241,11 +241,13 @@ def test_nothing_where_no_cut_parses():
 @pytest.mark.parametrize(("raw", "shown"), [("    # ...\n", None),
                                            ("    # …\n\n    # ...\n", None),
                                            ("    # ...\n    This is prose.\n", None),
+                                           ("    # ...\n    z = y * 2\n", None),
                                            ("    ...  # ...\n", "...  # ...")])
 def test_a_placeholder_for_code_is_not_shown(raw, shown):
     # What the test model writes where its window holds too little to go on (the
-    # typing replay, right after a jump), also where it is all that parses of more;
-    # a real statement `...` may stay.
+    # typing replay, right after a jump), also where it is all that parses of more, or
+    # where code follows it (the cross-file benchmark's `// ...` from a smaller window's
+    # outline); a real statement `...` may stay.
     plan = plan_at("def f(x):\n    y = x\n    |\n    return y\n")
     suggestion = stops.finish(plan, raw, ended=True)
     assert (suggestion.text if suggestion else None) == shown
