@@ -43,11 +43,9 @@ class InProcess:
     def ask(self, sample: Sample, root: Path, condition: Condition) -> Outcome:
         """The line the completer writes for `sample` in `condition`."""
         with emptied(root, sample) as text:
-            repository = _repository(sample, root, condition)
+            document = Document((root / sample.path).as_uri(), text, 1, sample.language)
+            repository = _repository(sample, root, condition, document)
             try:
-                document = Document((root / sample.path).as_uri(), text, 1, sample.language)
-                if repository is not None:
-                    repository.opened(document)
                 completer = Completer(self.engine, dataclasses.replace(
                     self.settings, workspace_context=repository is not None), repository)
                 cursor = types.Position(sample.line, len(sample.indent))
@@ -71,9 +69,11 @@ class InProcess:
         self.engine.close()
 
 
-def _repository(sample: Sample, root: Path, condition: Condition) -> Repository | None:
-    """What the server would hold in `condition`: nothing, the project's index (built
-    before the ask), or B open without a folder."""
+def _repository(sample: Sample, root: Path, condition: Condition, document: Document
+                ) -> Repository | None:
+    """What the server would hold in `condition` once A (`document`) is open and its
+    index has settled, as the LSP run asks: nothing, the project's index, or B opened
+    before A without a folder."""
     if condition == Condition.IN_FILE:
         return None
     repository = Repository([str(root)] if condition == Condition.WORKSPACE else [],
@@ -82,6 +82,7 @@ def _repository(sample: Sample, root: Path, condition: Condition) -> Repository 
         source = root / sample.source
         repository.opened(Document(source.as_uri(), source.read_text(encoding="utf-8"), 1,
                                    sample.language))
+    repository.opened(document)
     deadline = time.monotonic() + INDEX_S
     while repository.progress()["pending"] and time.monotonic() < deadline:
         time.sleep(0.05)
